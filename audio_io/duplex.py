@@ -1,0 +1,220 @@
+"""Audio endpoints that run one full-duplex callback per block.
+
+`on_block(mic, t) -> speaker` gets a float32 mono microphone block that
+started at input time `t` and returns the speaker block of the same length.
+The live device and the file replay share this contract, so the agent
+cannot tell them apart.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable, Protocol
+
+import numpy as np
+
+from .clock import InputClock
+from .files import read_audio
+
+log = logging.getLogger(__name__)
+
+BlockCallback = Callable[[np.ndarray, float], np.ndarray]
+
+
+class AudioDeviceError(Exception):
+    """No usable audio device; the message suggests what to do."""
+
+
+class MicTransform(Protocol):
+    """Alters what the mic hears given what the speaker played (an echo model)."""
+
+    def mic(self, block: np.ndarray) -> np.ndarray: ...
+
+    def play(self, block: np.ndarray) -> None: ...
+
+
+class FileDuplex:
+    """Replays a file as the microphone and records the speaker, in step.
+
+    The output is aligned sample for sample with the input. After the input
+    ends, silence is fed while `keep_going()` says the agent is still busy.
+    """
+
+    def __init__(self, path: str, block_ms: float, clock: InputClock, realtime: bool = True,
+                 echo: MicTransform | None = None, max_tail_s: float = 60.0):
+        self.audio, self.rate = read_audio(path)
+        self.block = max(1, int(self.rate * block_ms / 1000))
+        self.clock = clock
+        self.realtime = realtime
+        self.echo = echo
+        self.max_tail_s = max_tail_s
+        self.output = np.zeros(0, dtype=np.float32)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.finished = threading.Event()
+
+    def start(self, on_block: BlockCallback, keep_going: Callable[[], bool],
+              on_end: Callable[[], None] = lambda: None) -> None:
+        self._thread = threading.Thread(target=self._run, args=(on_block, keep_going, on_end),
+                                        name="file-duplex", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def _run(self, on_block: BlockCallback, keep_going: Callable[[], bool], on_end: Callable[[], None]) -> None:
+        out_blocks = []
+        total = len(self.audio)
+        tail_limit = total + int(self.max_tail_s * self.rate)
+        start = time.monotonic()
+        pos = 0
+        try:
+            while not self._stop.is_set():
+                if pos >= total and (pos >= tail_limit or not keep_going()):
+                    break
+                mic = self.audio[pos:pos + self.block]
+                if len(mic) < self.block:
+                    mic = np.concatenate([mic, np.zeros(self.block - len(mic), dtype=np.float32)])
+                t = pos / self.rate
+                if self.realtime:
+                    delay = start + t - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                self.clock.tick(t)
+                if self.echo is not None:
+                    mic = self.echo.mic(mic)
+                speaker = on_block(mic, t)
+                if self.echo is not None:
+                    self.echo.play(speaker)
+                out_blocks.append(speaker)
+                pos += self.block
+        finally:
+            self.output = np.concatenate(out_blocks) if out_blocks else np.zeros(0, dtype=np.float32)
+            self.finished.set()
+            on_end()
+
+
+def resolve_device(spec: str | int | None, kind: str) -> int | None:
+    """Turn a config device (index, name substring or null) into an index."""
+    import sounddevice as sd
+
+    try:
+        devices = sd.query_devices()
+    except Exception as error:
+        raise AudioDeviceError(f"cannot list audio devices ({error}); use --input FILE or --text") from None
+    channel_key = "max_input_channels" if kind == "input" else "max_output_channels"
+    usable = [(i, d) for i, d in enumerate(devices) if d[channel_key] > 0]
+    if not usable:
+        raise AudioDeviceError(f"no audio {kind} device found; use --input FILE or --text, or see --list-devices")
+    if spec is None:
+        return None
+    if isinstance(spec, int):
+        if any(i == spec for i, _ in usable):
+            return spec
+        raise AudioDeviceError(f"audio.{kind}_device: no {kind} device with index {spec}; see --list-devices")
+    for i, d in usable:
+        if spec.lower() in d["name"].lower():
+            return i
+    raise AudioDeviceError(f"audio.{kind}_device: no {kind} device named like {spec!r}; see --list-devices")
+
+
+def list_devices() -> str:
+    import sounddevice as sd
+
+    try:
+        return str(sd.query_devices())
+    except Exception as error:
+        raise AudioDeviceError(f"cannot list audio devices ({error})") from None
+
+
+class LiveDuplex:
+    """The real microphone and speaker through one sounddevice stream."""
+
+    def __init__(self, input_device: str | int | None, output_device: str | int | None,
+                 rate: int | None, block_ms: float, clock: InputClock):
+        import sounddevice as sd
+
+        self._sd = sd
+        self.input_device = resolve_device(input_device, "input")
+        self.output_device = resolve_device(output_device, "output")
+        try:
+            info = sd.query_devices(self.output_device, "output")
+        except Exception as error:
+            raise AudioDeviceError(f"no audio output device ({error}); use --input FILE or --text") from None
+        self.rate = int(rate or info["default_samplerate"])
+        self.block = max(1, int(self.rate * block_ms / 1000))
+        self.clock = clock
+        self.output_latency = 0.0
+        self._stream = None
+        self._pos = 0
+        self.finished = threading.Event()
+
+    def start(self, on_block: BlockCallback, keep_going: Callable[[], bool] = lambda: True,
+              on_end: Callable[[], None] = lambda: None) -> None:
+        sd = self._sd
+
+        def callback(indata, outdata, frames, _time, status):
+            if status.input_overflow or status.output_underflow:
+                log.debug("audio status: %s", status)
+            t = self._pos / self.rate
+            self.clock.tick(t)
+            outdata[:, 0] = on_block(indata[:, 0].copy(), t)
+            self._pos += frames
+
+        try:
+            self._stream = sd.Stream(device=(self.input_device, self.output_device), samplerate=self.rate,
+                                     blocksize=self.block, channels=1, dtype="float32", callback=callback)
+            self._stream.start()
+        except Exception as error:
+            raise AudioDeviceError(f"cannot open the audio device ({error}); use --input FILE or --text, "
+                                   "or pick another device in config.yaml (see --list-devices)") from None
+        self.output_latency = float(self._stream.latency[1])
+
+    def stop(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream.close()
+            self._stream = None
+        self.finished.set()
+
+
+class SpeakerOnly:
+    """Just the speaker, for text mode: the callback hears silence."""
+
+    def __init__(self, output_device: str | int | None, rate: int | None, block_ms: float, clock: InputClock):
+        import sounddevice as sd
+
+        self._sd = sd
+        self.output_device = resolve_device(output_device, "output")
+        info = sd.query_devices(self.output_device, "output")
+        self.rate = int(rate or info["default_samplerate"])
+        self.block = max(1, int(self.rate * block_ms / 1000))
+        self.clock = clock
+        self.output_latency = 0.0
+        self._stream = None
+        self._pos = 0
+
+    def start(self, on_block: BlockCallback, keep_going: Callable[[], bool] = lambda: True,
+              on_end: Callable[[], None] = lambda: None) -> None:
+        def callback(outdata, frames, _time, status):
+            t = self._pos / self.rate
+            self.clock.tick(t)
+            outdata[:, 0] = on_block(np.zeros(frames, dtype=np.float32), t)
+            self._pos += frames
+
+        try:
+            self._stream = self._sd.OutputStream(device=self.output_device, samplerate=self.rate,
+                                                 blocksize=self.block, channels=1, dtype="float32", callback=callback)
+            self._stream.start()
+        except Exception as error:
+            raise AudioDeviceError(f"cannot open the audio output ({error}); see --list-devices") from None
+        self.output_latency = float(self._stream.latency)
+
+    def stop(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream.close()
+            self._stream = None

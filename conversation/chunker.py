@@ -1,0 +1,131 @@
+"""Cutting streamed tokens into speakable pieces as soon as each one ends."""
+from __future__ import annotations
+
+import re
+
+from .speakable import speakable
+
+ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "eg", "ie", "no", "fig",
+    "approx", "inc", "ltd", "co", "corp", "dept", "est", "mt", "ft", "jan", "feb", "mar", "apr", "jun", "jul",
+    "aug", "sep", "sept", "oct", "nov", "dec", "a.m", "p.m", "u.s", "u.k", "u.n", "e.u", "ph.d", "cf", "al",
+}
+_CLOSERS = "\"')]}*_»”’"
+_SENTENCE_END = ".!?。！？"
+_CLAUSE_BREAK = re.compile(r"[,;:—–](?=\s)|\s-\s|\s(?:and|but|or|so|because|which|while)\s")
+FENCE = "```"
+
+
+class Chunker:
+    """feed() tokens, get back the pieces that are complete; flush() the rest.
+
+    The first piece of a reply may be a short clause, so speech starts early;
+    later pieces are whole sentences, split near `max_chars` when too long.
+    """
+
+    def __init__(self, max_chars: int = 150, first_clause_words: int = 0):
+        self.max_chars = max_chars
+        self.first_clause_words = first_clause_words
+        self._raw = ""  # text not yet emitted, code removed
+        self._fence_tail = ""  # backticks held until we know if they open a fence
+        self._in_fence = False
+        self._emitted = 0
+
+    def feed(self, token: str) -> list[str]:
+        self._raw += self._strip_code(token)
+        return self._cut(final=False)
+
+    def flush(self) -> list[str]:
+        self._raw += "" if self._in_fence else self._fence_tail
+        self._fence_tail = ""
+        return self._cut(final=True)
+
+    def _strip_code(self, token: str) -> str:
+        """Drop everything between ``` fences, even when a fence is split across tokens."""
+        text, kept = self._fence_tail + token, []
+        self._fence_tail = ""
+        while text:
+            at = text.find(FENCE)
+            if at < 0:
+                # Trailing backticks might begin a fence: hold them back.
+                tail = len(text) - len(text.rstrip("`"))
+                body, self._fence_tail = (text[:-tail], text[-tail:]) if tail else (text, "")
+                if not self._in_fence:
+                    kept.append(body)
+                break
+            if not self._in_fence:
+                kept.append(text[:at])
+            self._in_fence = not self._in_fence
+            text = text[at + len(FENCE):]
+            if not self._in_fence:
+                kept.append(" ")  # a fence ends a sentence-ish block
+        return "".join(kept)
+
+    def _cut(self, final: bool) -> list[str]:
+        pieces = []
+        while True:
+            end = self._boundary()
+            if end is None:
+                break
+            pieces.append(self._raw[:end])
+            self._raw = self._raw[end:]
+        if final and self._raw.strip():
+            pieces.append(self._raw)
+            self._raw = ""
+        spoken = [s for s in (speakable(p) for p in pieces) if s]
+        self._emitted += len(spoken)
+        return spoken
+
+    def _boundary(self) -> int | None:
+        text = self._raw
+        for i, char in enumerate(text):
+            if char == "\n" and text[:i].strip():
+                return i + 1
+            if char in _SENTENCE_END:
+                end = _end_of_sentence(text, i)
+                if end is not None:
+                    return end
+            if i >= self.max_chars:
+                return _clause_split(text, self.max_chars)
+        if self._emitted == 0 and self.first_clause_words:
+            return self._first_clause(text)
+        return None
+
+    def _first_clause(self, text: str) -> int | None:
+        for match in _CLAUSE_BREAK.finditer(text):
+            head = text[:match.start() + 1] if match.group().strip() else text[:match.start()]
+            if len(head.split()) >= self.first_clause_words and match.group()[0] in ",;:—–":
+                return match.start() + 1
+        return None
+
+
+def _end_of_sentence(text: str, i: int) -> int | None:
+    """Index just past the sentence that ends at text[i], or None if it does not end there."""
+    char = text[i]
+    j = i + 1
+    while j < len(text) and text[j] in _CLOSERS:
+        j += 1
+    if j >= len(text):
+        return None  # wait: the next token decides (an abbreviation, a decimal, an ellipsis)
+    if not text[j].isspace():
+        return None  # 3.14, example.com, e.g. inside a word
+    if char == ".":
+        if i > 0 and text[i - 1] == ".":
+            return None  # an ellipsis trails off, it doesn't end a sentence
+        line = text[:i].rsplit("\n", 1)[-1]
+        word = line.split()[-1].lstrip("(\"'*_").lower() if line.split() else ""
+        if word.isdigit() and len(line.split()) == 1:
+            return None  # "1. " opens a list item
+        if word in ABBREVIATIONS or re.fullmatch(r"(?:[a-z]\.)*[a-z]", word):
+            return None  # Mr. Smith, U.S. law, J. R. R. Tolkien
+    return j
+
+
+def _clause_split(text: str, limit: int) -> int:
+    """Split a long sentence at the last clause break before `limit`, else at a space."""
+    head = text[:limit]
+    breaks = [m.start() + 1 for m in _CLAUSE_BREAK.finditer(head) if m.start() > limit // 3]
+    if breaks:
+        return breaks[-1]
+    space = head.rfind(" ")
+    return space + 1 if space > 0 else limit

@@ -1,0 +1,68 @@
+"""The command line: one clear line for every error, never a traceback."""
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from audio_io.duplex import AudioDeviceError, list_devices
+from audio_io.files import AudioFileError
+from llm.base import LlmError
+from stt.whisper import ModelMissingError
+from audio_io.smart_turn import SmartTurnMissing
+from tts.errors import VoiceError
+
+from .config import ConfigError, load_config
+from .reporter import PlainReporter
+from .session import SessionOptions, run_file, run_live, run_text
+
+USER_ERRORS = (ConfigError, AudioFileError, AudioDeviceError, ModelMissingError, LlmError, VoiceError,
+               SmartTurnMissing, ValueError)
+
+
+def fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args) -> int:
+    from main import setup_logging
+
+    if args.list_devices:
+        try:
+            print(list_devices())
+            return 0
+        except AudioDeviceError as error:
+            return fail(str(error))
+    try:
+        config = load_config(args.config)
+        if args.persona and args.persona not in config.personas:
+            raise ConfigError(f"--persona: no persona named {args.persona!r}; choose one of {', '.join(config.personas)}")
+        options = SessionOptions(persona=args.persona, log_path=args.log, realtime=not args.no_realtime,
+                                 simulate_echo=_echo_spec(args))
+    except USER_ERRORS as error:
+        return fail(str(error))
+    setup_logging(config.log.app)
+    reporter = PlainReporter()
+    try:
+        if args.input:
+            out = asyncio.run(run_file(config, args.input, args.output, options, reporter))
+            reporter.info(f"agent output written to {out}")
+        elif args.text:
+            asyncio.run(run_text(config, options, reporter))
+        else:
+            asyncio.run(run_live(config, options, reporter))
+    except USER_ERRORS as error:
+        return fail(str(error))
+    except KeyboardInterrupt:
+        reporter.info("bye")
+    return 0
+
+
+def _echo_spec(args):
+    if not args.simulate_echo:
+        return None
+    if not args.input:
+        raise ConfigError("--simulate-echo works with --input only")
+    from audio_io.room import parse_echo_spec
+
+    return parse_echo_spec(args.simulate_echo)

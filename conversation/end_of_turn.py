@@ -1,0 +1,39 @@
+"""Is the user done? Words and voice together decide whether to stop waiting.
+
+A finished-sounding transcript ends the turn after a short pause only if the
+voice also sounds finished (Smart Turn); otherwise the endpointer waits for
+its long silence hang-over. Either cue alone misfires: Whisper puts a full
+stop after "And so my fellow Americans", and a falling voice can end any
+phrase.
+"""
+from __future__ import annotations
+
+import re
+
+# A sentence ending on one of these words is still going ("... and", "... my").
+_DANGLING = {
+    "and", "but", "or", "so", "because", "if", "then", "the", "a", "an", "to", "of", "in", "on", "at", "for",
+    "with", "my", "your", "our", "their", "his", "her", "its", "is", "are", "was", "were", "that", "which",
+    "who", "what", "when", "where", "um", "uh", "like", "than", "as", "from", "by", "about", "into", "i",
+}
+# "And so ...", "But ...": a short phrase opened by a connective announces more to come.
+_OPENERS = ("and", "and so", "so", "but", "or", "because", "well", "now", "then", "if")
+SHORT_OPENED_PHRASE = 6  # words
+
+
+def sounds_complete(text: str) -> bool:
+    text = text.strip()
+    if not text or text.endswith(("...", "…", ",", ";", ":", "-", "—")):
+        return False
+    if not text.endswith((".", "!", "?")):
+        return False  # Whisper leaves a cut-off phrase unpunctuated
+    words = re.findall(r"[\w']+", text.lower())
+    if not words or words[-1] in _DANGLING:
+        return False
+    opened = any(" ".join(words[:len(o.split())]) == o for o in _OPENERS)
+    return not (opened and len(words) <= SHORT_OPENED_PHRASE and not text.endswith("?"))
+
+
+def turn_is_over(text: str, voice_complete: float | None, threshold: float = 0.5) -> bool:
+    """`voice_complete` is Smart Turn's probability, or None when it is off."""
+    return sounds_complete(text) and (voice_complete is None or voice_complete >= threshold)

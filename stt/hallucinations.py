@@ -1,0 +1,31 @@
+"""Whisper's well-known inventions on silence and noise."""
+from __future__ import annotations
+
+import re
+
+# Phrases Whisper produces from non-speech, learnt from subtitled video.
+KNOWN_PHRASES = {
+    "you", "thank you", "thank you.", "thanks for watching", "thanks for watching!",
+    "thank you for watching", "thank you for watching.", "bye", "bye.", "bye-bye",
+    "please subscribe", "subscribe", "so", "okay", "the end", "i'm sorry",
+    "thank you so much for watching", "see you next time", "hmm", "uh", "um",
+}
+_BRACKETED = re.compile(r"^[\s\[\(\*♪♫].*[\]\)\*♪♫]\s*$")
+_SUBTITLE_CREDIT = re.compile(r"(subtitles|captions?|transcri\w+) (by|from)|amara\.org", re.IGNORECASE)
+
+
+def normalize(text: str) -> str:
+    return re.sub(r"[^\w' ]+", "", text.lower()).strip()
+
+
+def is_hallucination(text: str, no_speech_prob: float, avg_logprob: float) -> bool:
+    """True when `text` is most likely made up from non-speech."""
+    stripped = text.strip()
+    if not normalize(stripped):
+        return True  # punctuation or symbols only
+    if _BRACKETED.match(stripped) or _SUBTITLE_CREDIT.search(stripped):
+        return True  # [Music], (applause), ♪ ... ♪, subtitle credits
+    if normalize(stripped) in {normalize(p) for p in KNOWN_PHRASES}:
+        # These are also real replies; drop them only when Whisper doubts the audio.
+        return no_speech_prob > 0.15 or avg_logprob < -0.6
+    return False
