@@ -49,7 +49,8 @@ class Agent:
         self.history = History(self.persona.system_prompt, config.llm.context_tokens)
         self.endpointer = Endpointer(config.vad)
         self.voice_out = VoiceOut(player, models.tts_thread)
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(1)  # every reply, speculative ones included
+        self._logged = itertools.count(1)  # the turns a person had
         self.current: Turn | None = None  # the reply being prepared, spoken or played
         self._tasks: set[asyncio.Task] = set()
         self._interrupting = False  # playback paused for probable user speech
@@ -306,7 +307,7 @@ class Agent:
             self.reporter.agent(sentence)
         if turn.interrupted:
             self.reporter.agent(turn.heard_text)
-        record = turn.record()
+        record = {**turn.record(), "turn": next(self._logged)}
         self.turn_log.write(record)
         self.reporter.turn_done(record)
 

@@ -51,14 +51,16 @@ class FrontEnd:
     async def frames(self) -> AsyncIterator[tuple[np.ndarray, float, bool]]:
         """Yield (16 kHz frame, its start time, likely our own echo) until the source ends."""
         pending_far: list[np.ndarray] = []
+        echo_in_frame = False
         while (item := await self._queue.get()) is not None:
             mic, speaker = item
             pending_far += self._far_framer(self._far_resampler(speaker))
             for mic_frame in self._mic_framer(self._mic_resampler(mic)):
                 far = pending_far.pop(0) if pending_far else np.zeros(AEC_FRAME, dtype=np.float32)
                 clean = self.echo.process(mic_frame, far)
-                likely_echo = self.echo.likely_echo
+                echo_in_frame = echo_in_frame or self.echo.likely_echo  # any 10 ms part taints the frame
                 for frame in self._vad_framer(clean):
                     t = self._samples / RATE
                     self._samples += len(frame)
-                    yield frame, t, likely_echo
+                    yield frame, t, echo_in_frame
+                    echo_in_frame = False
