@@ -8,6 +8,7 @@ talking, the held reply is dropped unheard.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import threading
@@ -23,7 +24,7 @@ from llm.history import History
 
 from .chunker import Chunker
 from .config import Config
-from .end_of_turn import turn_is_over
+from .end_of_turn import sounds_complete
 from .heard import heard_text
 from .models import Models
 from .reporter import Reporter
@@ -33,6 +34,7 @@ from .voice_out import VoiceOut
 
 log = logging.getLogger(__name__)
 
+FIRST_AUDIO_PRIORITY_S = 0.5
 APOLOGY = "Sorry, I can't think right now. Please try again in a moment."
 
 
@@ -201,14 +203,16 @@ class Agent:
 
     # --- a reply ---------------------------------------------------------
     async def _reply(self, turn: Turn) -> None:
+        judge = None
         try:
             if not turn.user_text:
                 await self._transcribe(turn)
             turn.stt_done = self.clock.now()
             if not turn.user_text:
                 return  # noise: no turn at all
-            if turn.committed is None and self._sounds_over(turn):
-                self._commit(turn)
+            if turn.committed is None:
+                # Off the critical path: the reply is prepared meanwhile.
+                judge = asyncio.ensure_future(self._check_turn_over(turn))
             await self._answer(turn)
         except asyncio.CancelledError:
             pass
@@ -217,6 +221,8 @@ class Agent:
             turn.error = f"{type(error).__name__}: {error}"
             self.reporter.error(f"turn {turn.id} failed: {turn.error}")
         finally:
+            if judge is not None:
+                judge.cancel()
             if turn.user_text and not turn.superseded and turn.committed is not None:
                 self._finish(turn)
             if self.current is turn:
@@ -224,16 +230,17 @@ class Agent:
                 self.reporter.state("listening")
 
     async def _transcribe(self, turn: Turn) -> None:
-        if self.config.turn.early_end and self.config.turn.smart_turn and turn.committed is None:
-            transcript, turn.voice_complete = await asyncio.gather(
-                self.models.transcribe(turn.audio), self.models.voice_complete(turn.audio))
-        else:
-            transcript = await self.models.transcribe(turn.audio)
+        transcript = await self.models.transcribe(turn.audio)
         turn.user_text, turn.language = transcript.text, transcript.language
 
-    def _sounds_over(self, turn: Turn) -> bool:
-        return self.config.turn.early_end and turn_is_over(
-            turn.user_text, turn.voice_complete, self.config.turn.smart_turn_threshold)
+    async def _check_turn_over(self, turn: Turn) -> None:
+        """Commit early if the words and then the voice sound finished."""
+        if not self.config.turn.early_end or not sounds_complete(turn.user_text):
+            return
+        turn.voice_complete = await self.models.voice_complete(turn.audio)
+        if turn.committed is None and (turn.voice_complete is None
+                                       or turn.voice_complete >= self.config.turn.smart_turn_threshold):
+            self._commit(turn)
 
     async def _answer(self, turn: Turn) -> None:
         voice = self.models.voice_for(self.persona, turn.language)
@@ -249,6 +256,7 @@ class Agent:
         def on_first_audio():
             if turn.tts_first_audio is None:
                 turn.tts_first_audio = self.clock.now()
+                turn.first_audio_ready.set()
 
         try:
             await self.voice_out.speak(turn.id, sentences, voice, turn.cancel, on_first_audio=on_first_audio)
@@ -291,10 +299,15 @@ class Agent:
             await sentences.put(None)
 
     async def _queue_sentence(self, turn: Turn, sentence: str, sentences: asyncio.Queue) -> None:
-        if turn.first_chunk_ready is None:
+        first = turn.first_chunk_ready is None
+        if first:
             turn.first_chunk_ready = self.clock.now()
         turn.sentences.append(sentence)
         await sentences.put(sentence)
+        if first:
+            # Two cores: let the first words be synthesized before generating more.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(turn.first_audio_ready.wait(), FIRST_AUDIO_PRIORITY_S)
 
     def _finish(self, turn: Turn) -> None:
         playback = self.player.playback(turn.id)
@@ -312,6 +325,10 @@ class Agent:
         self.reporter.turn_done(record)
 
     # --- lifecycle -------------------------------------------------------
+    async def prepare(self) -> None:
+        """Warm the LLM with this persona's system prompt, so the first reply starts fast."""
+        await self.models.chat.warm(self.history.messages())
+
     async def greet(self) -> None:
         if self.persona.greeting:
             voice = self.models.voice_for(self.persona, None)

@@ -13,6 +13,8 @@ ABBREVIATIONS = {
 _CLOSERS = "\"')]}*_»”’"
 _SENTENCE_END = ".!?。！？"
 _CLAUSE_BREAK = re.compile(r"[,;:—–](?=\s)|\s-\s|\s(?:and|but|or|so|because|which|while)\s")
+# Words that open a new phrase: a fair place to cut when no comma comes soon.
+_PHRASE_BREAK = re.compile(r"\s(?=(?:and|but|or|so|because|which|while|that|with|for|to|when|if)\s)")
 FENCE = "```"
 
 
@@ -54,11 +56,9 @@ class Chunker:
                     kept.append(body)
                 break
             if not self._in_fence:
-                kept.append(text[:at])
+                kept.append(text[:at] + "\n")  # a code block ends the text before it
             self._in_fence = not self._in_fence
             text = text[at + len(FENCE):]
-            if not self._in_fence:
-                kept.append(" ")  # a fence ends a sentence-ish block
         return "".join(kept)
 
     def _cut(self, final: bool) -> list[str]:
@@ -92,9 +92,13 @@ class Chunker:
         return None
 
     def _first_clause(self, text: str) -> int | None:
+        """A reply's opening phrase: up to a comma, or before a linking word a bit later."""
         for match in _CLAUSE_BREAK.finditer(text):
-            head = text[:match.start() + 1] if match.group().strip() else text[:match.start()]
-            if len(head.split()) >= self.first_clause_words and match.group()[0] in ",;:—–":
+            words_before = len(text[:match.start()].split())
+            if match.group()[0] in ",;:—–" and words_before >= self.first_clause_words:
+                return match.start() + 1
+        for match in _PHRASE_BREAK.finditer(text):
+            if len(text[:match.start()].split()) >= self.first_clause_words + 2:
                 return match.start() + 1
         return None
 

@@ -62,6 +62,7 @@ async def run_file(config: Config, input_path: str, output_path: str | None, opt
     try:
         async with loaded_models(config, persona, reporter) as models:
             agent = Agent(config, models, player, clock, reporter, turn_log, persona)
+            await agent.prepare()
             front = FrontEnd(player, duplex.rate, agent.endpointer.frame_len, EchoCanceller(config.echo))
             front.attach(asyncio.get_running_loop())
             duplex.start(front.on_block, keep_going=lambda: agent.busy or front.pending, on_end=front.end)
@@ -89,6 +90,7 @@ async def run_live(config: Config, options: SessionOptions, reporter: Reporter) 
     try:
         async with loaded_models(config, persona, reporter) as models:
             agent = Agent(config, models, player, clock, reporter, turn_log, persona)
+            await agent.prepare()
             front = FrontEnd(player, duplex.rate, agent.endpointer.frame_len, EchoCanceller(config.echo))
             front.attach(asyncio.get_running_loop())
             duplex.start(front.on_block)
@@ -114,6 +116,7 @@ async def run_text(config: Config, options: SessionOptions, reporter: Reporter, 
     try:
         async with loaded_models(config, persona, reporter) as models:
             agent = Agent(config, models, player, clock, reporter, turn_log, persona)
+            await agent.prepare()
             speaker.start(lambda mic, t: player.read(len(mic), t))
             try:
                 if config.turn.greet:

@@ -40,6 +40,7 @@ class Turn:
     error: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     released: asyncio.Event = field(default_factory=asyncio.Event)
+    first_audio_ready: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
 
     @property

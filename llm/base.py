@@ -21,6 +21,10 @@ class Generation:
 class ChatModel(Protocol):
     def load(self) -> None: ...
 
+    async def warm(self, messages: list[Message]) -> None:
+        """Get ready for prompts that start with these messages (a local model caches them)."""
+        ...
+
     def stream(self, messages: list[Message], generation: Generation) -> AsyncIterator[str]:
         """Yield text pieces as they are generated. Closing the iterator stops generation."""
         ...

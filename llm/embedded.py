@@ -46,6 +46,13 @@ class EmbeddedChat:
     def _warm_up(self) -> None:
         self._llama.create_chat_completion([{"role": "user", "content": "Hi"}], max_tokens=1)
 
+    async def warm(self, messages: list[Message]) -> None:
+        """Evaluate the prompt prefix now; llama.cpp reuses it for the next prompt that shares it."""
+        def run():
+            self._llama.create_chat_completion(messages + [{"role": "user", "content": "Hi"}], max_tokens=1)
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, run)
+
     async def stream(self, messages: list[Message], generation: Generation) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
 

@@ -19,6 +19,9 @@ class OpenAIChat:
             base_url=self.settings.base_url, api_key=self.settings.api_key or "not-needed",
             timeout=self.settings.timeout_s, max_retries=0)
 
+    async def warm(self, messages: list[Message]) -> None:
+        pass  # a server keeps its own caches
+
     async def stream(self, messages: list[Message], generation: Generation) -> AsyncIterator[str]:
         import openai
 

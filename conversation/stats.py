@@ -1,0 +1,146 @@
+"""Latency stages of a turn record, and the few statistics a report needs.
+
+The stage definitions live here only; the report and the benchmark both
+use them, so their numbers always mean the same thing.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stretch of a turn: from the latest of `start` to the latest of `end` (turn-log fields)."""
+
+    name: str
+    label: str
+    start: tuple[str, ...]
+    end: tuple[str, ...]
+
+    def duration_ms(self, record: Mapping) -> float | None:
+        start, end = _latest(record, self.start), _latest(record, self.end)
+        if start is None or end is None:
+            return None
+        return round((end - start) * 1000, 1)
+
+
+# One after the other, from the end of the user's speech to the first reply
+# sample played: they add up to voice-to-voice. `commit hold` is the time a
+# ready reply waited for the turn to be known over.
+CHAIN = (
+    Stage("endpoint_wait", "endpoint wait", ("speech_end",), ("endpoint",)),
+    Stage("stt", "STT", ("endpoint",), ("stt_done",)),
+    Stage("llm_first_token", "LLM first token", ("stt_done",), ("llm_first_token",)),
+    Stage("first_chunk", "first speakable chunk", ("llm_first_token",), ("first_chunk_ready",)),
+    Stage("tts_first_audio", "TTS first audio", ("first_chunk_ready",), ("tts_first_audio",)),
+    Stage("commit_hold", "commit hold", ("tts_first_audio",), ("tts_first_audio", "committed")),
+    Stage("output", "output latency", ("tts_first_audio", "committed"), ("playback_start",)),
+)
+COMMIT_WAIT = Stage("commit_wait", "commit wait", ("speech_end",), ("committed",))
+VOICE_TO_VOICE = Stage("voice_to_voice", "voice-to-voice", ("speech_end",), ("playback_start",))
+STAGES = (*CHAIN, COMMIT_WAIT, VOICE_TO_VOICE)  # table order
+STAGE_BY_NAME = {stage.name: stage for stage in STAGES}
+
+
+def stage_durations_ms(record: Mapping) -> dict[str, float | None]:
+    """Every stage of one turn record, in milliseconds (None where a time is missing)."""
+    return {stage.name: stage.duration_ms(record) for stage in STAGES}
+
+
+def percentile(values: Iterable[float | None], q: float) -> float | None:
+    """The q-th percentile (0-100, linear interpolation) of the values that are not None."""
+    present = [v for v in values if v is not None]
+    return float(np.percentile(present, q)) if present else None
+
+
+def summarize(rows: Sequence[Mapping], keys: Iterable[str]) -> dict[str, dict[str, float | int | None]]:
+    """{key: {p50, p90, n}} over the rows that have the key."""
+    summary = {}
+    for key in keys:
+        values = [row.get(key) for row in rows]
+        summary[key] = {"p50": _round(percentile(values, 50)), "p90": _round(percentile(values, 90)),
+                        "n": sum(v is not None for v in values)}
+    return summary
+
+
+# --- word error rate -------------------------------------------------------
+
+_UNITS = {word: n for n, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen".split())}
+_TENS = {word: 10 * n for n, word in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split())
+         if word != "_"}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+
+
+def normalize_words(text: str) -> list[str]:
+    """Lowercase words without punctuation, numbers as digits ("eighteen thirteen" -> "1813")."""
+    text = text.lower().replace("-", " ")
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)  # 1,000 -> 1000
+    words = re.sub(r"[^\w\s']|_", " ", text).replace("'", "").split()
+    words = _number_words_to_digits(words)
+    return _join_digit_runs(words)
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float | None:
+    """(substitutions + deletions + insertions) / reference words; None for an empty reference."""
+    ref, hyp = normalize_words(reference), normalize_words(hypothesis)
+    if not ref:
+        return None
+    row = list(range(len(hyp) + 1))
+    for i, ref_word in enumerate(ref, 1):
+        previous, row[0] = row[0], i
+        for j, hyp_word in enumerate(hyp, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ref_word != hyp_word))
+    return round(row[-1] / len(ref), 4)
+
+
+def _number_words_to_digits(words: list[str]) -> list[str]:
+    out: list[str] = []
+    number: int | None = None
+    group = 0
+    for word in words:
+        if word in _UNITS or word in _TENS:
+            value = _UNITS.get(word, _TENS.get(word))
+            if number is not None and group % 100 and not (group % 10 == 0 and value < 10 and group % 100 >= 20):
+                out.append(str(number + group))  # "eighteen thirteen": a new number starts
+                number, group = None, 0
+            number = number or 0
+            group += value
+        elif word in _SCALES and number is not None:
+            if _SCALES[word] == 100:
+                group = max(group, 1) * 100
+            else:
+                number, group = number + max(group, 1) * _SCALES[word], 0
+        else:
+            if number is not None:
+                out.append(str(number + group))
+                number, group = None, 0
+            out.append(word)
+    if number is not None:
+        out.append(str(number + group))
+    return out
+
+
+def _join_digit_runs(words: list[str]) -> list[str]:
+    """'18 13' -> '1813', so a year written either way compares equal."""
+    out: list[str] = []
+    for word in words:
+        if out and word.isdigit() and out[-1].isdigit():
+            out[-1] += word
+        else:
+            out.append(word)
+    return out
+
+
+def _latest(record: Mapping, fields: tuple[str, ...]) -> float | None:
+    values = [record.get(name) for name in fields]
+    return None if any(v is None for v in values) else max(values)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)

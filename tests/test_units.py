@@ -1,0 +1,124 @@
+"""Small pieces: history, end-of-turn text cues, hallucination filter, player, config errors."""
+import numpy as np
+import pytest
+
+from audio_io.player import Player
+from conversation.config import ConfigError, load_config
+from conversation.end_of_turn import sounds_complete
+from conversation.heard import heard_text
+from llm.history import INTERRUPTED_MARK, History
+from stt.hallucinations import is_hallucination
+from conftest import ROOT, write_config
+
+
+def test_history_keeps_system_prompt_and_drops_oldest_turns():
+    history = History("Be brief.", context_tokens=60)
+    for i in range(10):
+        history.add_user(f"question number {i} " * 3)
+        history.add_assistant(f"answer number {i} " * 3)
+    messages = history.messages()
+    assert messages[0] == {"role": "system", "content": "Be brief."}
+    assert messages[1]["role"] == "user"
+    assert "9" in messages[-1]["content"] and len(messages) < 21
+
+
+def test_interrupted_reply_is_marked():
+    history = History("x", 1000)
+    history.add_user("hi")
+    history.add_assistant("Hello the", interrupted=True)
+    assert history.messages()[-1]["content"] == "Hello the" + INTERRUPTED_MARK
+
+
+@pytest.mark.parametrize("text,complete", [
+    ("What is the capital of France?", True),
+    ("I'm Abigail Claflin. You can call me Abi.", True),
+    ("And so my fellow Americans.", False),
+    ("And so my fellow Americans,", False),
+    ("ask not what your country can do for", False),
+    ("I was thinking that maybe we could", False),
+    ("Tell me about the", False),
+    ("Wait...", False),
+])
+def test_sounds_complete(text, complete):
+    assert sounds_complete(text) is complete
+
+
+@pytest.mark.parametrize("text,no_speech,logprob,dropped", [
+    ("Thank you.", 0.5, -0.9, True),
+    ("Thank you.", 0.01, -0.2, False),
+    ("[Music]", 0.0, -0.1, True),
+    ("♪ ♪", 0.0, -0.1, True),
+    ("Subtitles by the Amara.org community", 0.0, -0.3, True),
+    ("What time is it?", 0.3, -0.4, False),
+])
+def test_hallucination_filter(text, no_speech, logprob, dropped):
+    assert is_hallucination(text, no_speech, logprob) is dropped
+
+
+def test_player_plays_in_order_and_clears_within_a_block():
+    player = Player(rate=1000)
+    player.push(1, 0, np.ones(30, np.float32), sentence_done=True)
+    player.push(1, 1, np.full(30, 0.5, np.float32), sentence_done=True)
+    block = player.read(40, t=2.0)
+    assert np.all(block[:30] == 1) and np.all(block[30:] == 0.5)
+    assert player.playback(1).started_at == 2.0
+    player.clear(below_turn=2)
+    assert not player.busy and np.all(player.read(40, 2.04) == 0)
+    player.push(1, 2, np.ones(10, np.float32))  # a late chunk of the flushed turn
+    assert not player.busy
+
+
+def test_player_holds_a_turn_until_released():
+    player = Player(rate=1000)
+    player.hold(3)
+    player.push(3, 0, np.ones(20, np.float32), sentence_done=True)
+    assert np.all(player.read(20, 0.0) == 0)
+    player.release(3)
+    assert np.all(player.read(20, 0.02) == 1)
+
+
+def test_player_pause_keeps_the_unplayed_audio():
+    player = Player(rate=1000)
+    player.push(1, 0, np.arange(1, 41, dtype=np.float32), sentence_done=True)
+    first = player.read(10, 0.0)
+    player.pause(0.01)
+    assert np.all(player.read(10, 0.01) == 0)
+    player.resume()
+    assert np.array_equal(player.read(10, 0.02), np.arange(11, 21, dtype=np.float32))
+    assert first[0] == 1
+
+
+def test_heard_text_truncates_the_cut_sentence():
+    player = Player(rate=100)
+    player.push(1, 0, np.ones(100, np.float32), sentence_done=True)
+    player.push(1, 1, np.ones(100, np.float32), sentence_done=True)
+    player.read(150, 0.0)
+    heard = heard_text(["One two three four.", "Five six seven eight."], player.playback(1))
+    assert heard == "One two three four. Five six…"
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"stt.beam_size": "five"}, "stt.beam_size"),
+    ({"vad.frame_ms": 25}, "vad.frame_ms"),
+    ({"llm.temprature": 0.3}, "llm.temprature: unknown key"),
+    ({"default_persona": "nobody"}, "no persona named 'nobody'"),
+    ({"personas.assistant.voice": "nobody"}, "no voice named 'nobody'"),
+])
+def test_config_errors_name_the_key(tmp_path, overrides, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(write_config(tmp_path, **overrides))
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_config_yaml_syntax_error_is_one_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("default_persona: [unclosed\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert "not valid YAML" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_openai_environment_fills_the_llm_settings():
+    config = load_config(ROOT / "config.yaml", env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "k"})
+    assert config.llm.base_url == "http://127.0.0.1:9/v1" and config.llm.api_key == "k"
