@@ -24,7 +24,7 @@ from llm.history import History
 
 from .chunker import Chunker
 from .config import Config
-from .end_of_turn import sounds_complete
+from .end_of_turn import is_own_echo, sounds_complete
 from .heard import heard_text
 from .models import Models
 from .reporter import Reporter
@@ -57,6 +57,8 @@ class Agent:
         self._tasks: set[asyncio.Task] = set()
         self._interrupting = False  # playback paused for probable user speech
         self._carry: tuple[np.ndarray, float] | None = None  # words of a reply cancelled before it spoke
+        self._resumable: Turn | None = None  # the last reply cut off by the user
+        self._last_agent_text = ""  # to recognise our own voice coming back
 
     @property
     def persona(self):
@@ -134,6 +136,7 @@ class Agent:
         never_spoke = self.player.playback(turn.id).started_at is None
         if interrupted and not never_spoke:
             turn.interrupted = True
+            self._resumable = turn  # if the interruption has no words, the rest is still owed
             turn.playback_stopped_at = self.player.playback(turn.id).paused_at or self.clock.now()
             self.reporter.state("interrupted")
         else:
@@ -207,9 +210,15 @@ class Agent:
         try:
             if not turn.user_text:
                 await self._transcribe(turn)
+                if is_own_echo(turn.user_text, self._last_agent_text):
+                    log.info("ignored our own voice: %r", turn.user_text)
+                    turn.user_text = ""
             turn.stt_done = self.clock.now()
             if not turn.user_text:
+                if self._resumable is not None and turn.committed is not None:
+                    await self._resume(turn)  # a false interruption: finish what was cut off
                 return  # noise: no turn at all
+            self._resumable = None
             if turn.committed is None:
                 # Off the critical path: the reply is prepared meanwhile.
                 judge = asyncio.ensure_future(self._check_turn_over(turn))
@@ -223,7 +232,7 @@ class Agent:
         finally:
             if judge is not None:
                 judge.cancel()
-            if turn.user_text and not turn.superseded and turn.committed is not None:
+            if (turn.user_text or turn.resumes) and not turn.superseded and turn.committed is not None:
                 self._finish(turn)
             if self.current is turn:
                 self.current = None
@@ -276,6 +285,30 @@ class Agent:
         while self.player.busy:
             await asyncio.sleep(0.02)
 
+    async def _resume(self, turn: Turn) -> None:
+        """Say the rest of the reply a noise cut off, from the start of the cut sentence."""
+        cut = self._resumable
+        self._resumable = None
+        rest = cut.sentences[cut.heard_sentences:]
+        if not rest:
+            return
+        turn.resumes = cut.id
+        turn.resumed_reply = cut.agent_text
+        voice = self.models.voice_for(self.persona, cut.language)
+        sentences: asyncio.Queue = asyncio.Queue()
+        for sentence in [*rest, None]:
+            sentences.put_nowait(sentence)
+        turn.sentences = list(rest)
+        turn.llm_first_token = turn.first_chunk_ready = self.clock.now()
+        self.reporter.state("speaking")
+
+        def on_first_audio():
+            turn.tts_first_audio = turn.tts_first_audio or self.clock.now()
+
+        await self.voice_out.speak(turn.id, sentences, voice, turn.cancel, on_first_audio=on_first_audio)
+        while self.player.busy:
+            await asyncio.sleep(0.02)
+
     async def _announce(self, turn: Turn) -> None:
         """Show the transcript and the reply once they are no longer speculative."""
         await turn.released.wait()
@@ -313,9 +346,14 @@ class Agent:
         playback = self.player.playback(turn.id)
         turn.playback_start = playback.started_at
         turn.heard_text = heard_text(turn.sentences, playback) if turn.interrupted else turn.agent_text
+        turn.heard_sentences = sum(1 for i in range(len(turn.sentences)) if playback.heard_fraction(i) >= 0.98)
         self.player.forget(turn.id)
-        self.history.add_user(turn.user_text)
-        self.history.add_assistant(turn.heard_text, interrupted=turn.interrupted)
+        self._last_agent_text = turn.agent_text
+        if turn.resumes:
+            self.history.replace_last_assistant(turn.resumed_reply)
+        else:
+            self.history.add_user(turn.user_text)
+            self.history.add_assistant(turn.heard_text, interrupted=turn.interrupted)
         for sentence in turn.sentences if not turn.interrupted else []:
             self.reporter.agent(sentence)
         if turn.interrupted:

@@ -37,3 +37,16 @@ def sounds_complete(text: str) -> bool:
 def turn_is_over(text: str, voice_complete: float | None, threshold: float = 0.5) -> bool:
     """`voice_complete` is Smart Turn's probability, or None when it is off."""
     return sounds_complete(text) and (voice_complete is None or voice_complete >= threshold)
+
+
+def is_own_echo(heard: str, agent_said: str, share: float = 0.7) -> bool:
+    """True when what the mic heard is mostly words the agent itself just said."""
+    import difflib
+
+    heard_words = re.findall(r"[\w']+", heard.lower())
+    said_words = re.findall(r"[\w']+", agent_said.lower())
+    if len(heard_words) < 2 or not said_words:
+        return False
+    matcher = difflib.SequenceMatcher(a=heard_words, b=said_words, autojunk=False)
+    matched = sum(block.size for block in matcher.get_matching_blocks())
+    return matched / len(heard_words) >= share

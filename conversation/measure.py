@@ -13,7 +13,7 @@ import numpy as np
 
 BAND_HZ = (100.0, 7000.0)
 WINDOW_MS = 20.0  # long enough for a pitch period or two, short enough to place an end within ~10 ms
-MIN_FLOOR_DBFS = -90.0  # digital silence is not a noise floor to measure speech against
+MIN_FLOOR_DBFS = -90.0  # below this is digital silence (16-bit zero), not a noise floor
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,9 @@ def speech_mask(audio: np.ndarray, rate: int, hop_ms: float = 5.0,
     levels = frame_levels(audio, rate, hop_ms)
     if levels.size == 0:
         return np.zeros(0, dtype=bool)
-    floor = max(float(np.percentile(levels, 10)), MIN_FLOOR_DBFS)
+    # The floor is the clip's quiet background; zero padding is not background.
+    background = levels[levels > MIN_FLOOR_DBFS]
+    floor = float(np.percentile(background, 10)) if background.size else MIN_FLOOR_DBFS
     loud = levels[levels >= floor + settings.loud_db]
     if loud.size == 0:
         return np.zeros(levels.size, dtype=bool)

@@ -163,11 +163,11 @@ def _draw_histogram(ax, turns, audio) -> None:
         ax.text(0.5, 0.5, "no reply was played", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return
-    bins = max(5, min(30, len(values)))
+    bins = max(10, min(40, 2 * len(values)))
     low, high = min(values), max(values)
     edges = [low + (high - low + 1) * i / bins for i in range(bins + 1)]
-    for name, data, colour in series:
-        ax.hist(data, bins=edges, alpha=0.6, color=colour, label=f"{name} (n={len(data)})")
+    for (name, data, colour), style in zip(series, ({"alpha": 0.6}, {"histtype": "step", "linewidth": 2})):
+        ax.hist(data, bins=edges, color=colour, label=f"{name} (n={len(data)})", **style)
     ax.set_xlabel("voice-to-voice, ms")
     ax.set_ylabel("turns")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))

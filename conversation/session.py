@@ -63,7 +63,9 @@ async def run_file(config: Config, input_path: str, output_path: str | None, opt
         async with loaded_models(config, persona, reporter) as models:
             agent = Agent(config, models, player, clock, reporter, turn_log, persona)
             await agent.prepare()
-            front = FrontEnd(player, duplex.rate, agent.endpointer.frame_len, EchoCanceller(config.echo))
+            # A replayed file hears no speaker unless an echo is simulated: then nothing to cancel.
+            echo_settings = config.echo if options.simulate_echo else config.echo.model_copy(update={"enabled": False})
+            front = FrontEnd(player, duplex.rate, agent.endpointer.frame_len, EchoCanceller(echo_settings))
             front.attach(asyncio.get_running_loop())
             duplex.start(front.on_block, keep_going=lambda: agent.busy or front.pending, on_end=front.end)
             try:

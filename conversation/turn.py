@@ -35,6 +35,9 @@ class Turn:
     heard_text: str = ""
     interrupted: bool = False
     superseded: bool = False  # cancelled before it spoke; its audio went into the next turn
+    resumes: int | None = None  # the id of a reply a false interruption cut; this one finishes it
+    resumed_reply: str = ""  # the whole reply a resumption completes
+    heard_sentences: int = 0
     barge_in_at: float | None = None
     playback_stopped_at: float | None = None
     error: str | None = None
@@ -59,7 +62,7 @@ class Turn:
             "committed": _rounded(self.committed), "voice_complete": _rounded(self.voice_complete),
             "voice_to_voice_ms": v2v,
             "barge_in_at": _rounded(self.barge_in_at), "playback_stopped_at": _rounded(self.playback_stopped_at),
-            "error": self.error,
+            "resumes": self.resumes, "error": self.error,
         }
 
 

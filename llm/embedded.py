@@ -38,7 +38,7 @@ class EmbeddedChat:
         try:
             self._llama = self._thread.submit(
                 Llama, model_path=str(path), n_ctx=self.settings.n_ctx, n_threads=self.settings.n_threads,
-                n_threads_batch=self.settings.n_threads, verbose=False).result()
+                n_threads_batch=self.settings.n_threads_batch, verbose=False).result()
         except Exception as error:
             raise LlmError(f"llm.model_path: cannot load {path.name} ({error})") from None
         self._thread.submit(self._warm_up).result()

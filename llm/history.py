@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from .base import Message
 
-INTERRUPTED_MARK = " [interrupted]"
+INTERRUPTED_NOTE = "The user interrupted you; your last reply was cut off where it ends."
 
 
 def estimate_tokens(text: str) -> int:
@@ -22,9 +22,23 @@ class History:
         self.turns.append({"role": "user", "content": text})
 
     def add_assistant(self, text: str, interrupted: bool = False) -> None:
-        """Record what the user heard; a cut-off reply is marked so the model knows."""
-        content = text.strip() + (INTERRUPTED_MARK if interrupted else "")
-        self.turns.append({"role": "assistant", "content": content.strip()})
+        """Record what the user heard; a cut-off reply is marked so the model knows.
+
+        The mark is a note of its own rather than text inside the reply, which
+        small models would otherwise repeat back.
+        """
+        self.turns.append({"role": "assistant", "content": text.strip()})
+        if interrupted:
+            self.turns.append({"role": "system", "content": INTERRUPTED_NOTE})
+
+    def replace_last_assistant(self, text: str) -> None:
+        """A false interruption: the cut reply was finished after all, so it stands whole."""
+        if self.turns and self.turns[-1]["content"] == INTERRUPTED_NOTE:
+            self.turns.pop()
+        if self.turns and self.turns[-1]["role"] == "assistant":
+            self.turns[-1]["content"] = text.strip()
+        else:
+            self.add_assistant(text)
 
     def messages(self) -> list[Message]:
         """The system prompt plus as many recent turns as fit, oldest dropped first."""

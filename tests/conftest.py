@@ -55,7 +55,7 @@ class Replay:
         return float(np.sqrt(np.mean(segment ** 2))) if segment.size else 0.0
 
 
-def replay(clip: Path, tmp_dir: Path, **overrides) -> Replay:
+def replay(clip: Path, tmp_dir: Path, simulate_echo: tuple[float, float] | None = None, **overrides) -> Replay:
     from conversation.config import load_config
     from conversation.reporter import PlainReporter
     from conversation.session import SessionOptions, run_file
@@ -64,7 +64,7 @@ def replay(clip: Path, tmp_dir: Path, **overrides) -> Replay:
     out, log = tmp_dir / "out.wav", tmp_dir / "turns.jsonl"
     lines: list[str] = []
     asyncio.run(asyncio.wait_for(
-        run_file(config, str(clip), str(out), SessionOptions(log_path=str(log)), PlainReporter(lines.append)),
+        run_file(config, str(clip), str(out), SessionOptions(log_path=str(log), simulate_echo=simulate_echo), PlainReporter(lines.append)),
         timeout=240))
     result = Replay(clip, out, log)
     result.console = lines

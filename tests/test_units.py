@@ -6,7 +6,7 @@ from audio_io.player import Player
 from conversation.config import ConfigError, load_config
 from conversation.end_of_turn import sounds_complete
 from conversation.heard import heard_text
-from llm.history import INTERRUPTED_MARK, History
+from llm.history import INTERRUPTED_NOTE, History
 from stt.hallucinations import is_hallucination
 from conftest import ROOT, write_config
 
@@ -26,7 +26,10 @@ def test_interrupted_reply_is_marked():
     history = History("x", 1000)
     history.add_user("hi")
     history.add_assistant("Hello the", interrupted=True)
-    assert history.messages()[-1]["content"] == "Hello the" + INTERRUPTED_MARK
+    assert history.messages()[-2:] == [{"role": "assistant", "content": "Hello the"},
+                                       {"role": "system", "content": INTERRUPTED_NOTE}]
+    history.replace_last_assistant("Hello there, friend.")  # it was a false interruption after all
+    assert history.messages()[-1] == {"role": "assistant", "content": "Hello there, friend."}
 
 
 @pytest.mark.parametrize("text,complete", [
