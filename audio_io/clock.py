@@ -11,6 +11,8 @@ class InputClock:
     events that happen between blocks (a token, a chunk) get a precise time.
     """
 
+    MAX_EXTRAPOLATION_S = 0.25  # if the device stalls, don't run ahead of its samples
+
     def __init__(self) -> None:
         self._anchor = (0.0, time.monotonic())
 
@@ -19,4 +21,4 @@ class InputClock:
 
     def now(self) -> float:
         t, at = self._anchor
-        return t + (time.monotonic() - at)
+        return t + min(time.monotonic() - at, self.MAX_EXTRAPOLATION_S)

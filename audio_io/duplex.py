@@ -97,10 +97,18 @@ class FileDuplex:
             on_end()
 
 
+def _sounddevice():
+    try:
+        import sounddevice
+    except OSError as error:  # PortAudio itself is missing
+        raise AudioDeviceError(f"no sound support ({error}; install libportaudio2); "
+                               "use --input FILE or --text") from None
+    return sounddevice
+
+
 def resolve_device(spec: str | int | None, kind: str) -> int | None:
     """Turn a config device (index, name substring or null) into an index."""
-    import sounddevice as sd
-
+    sd = _sounddevice()
     try:
         devices = sd.query_devices()
     except Exception as error:
@@ -122,22 +130,24 @@ def resolve_device(spec: str | int | None, kind: str) -> int | None:
 
 
 def list_devices() -> str:
-    import sounddevice as sd
-
+    sd = _sounddevice()
     try:
-        return str(sd.query_devices())
+        devices = sd.query_devices()
     except Exception as error:
         raise AudioDeviceError(f"cannot list audio devices ({error})") from None
+    if len(devices) == 0:
+        raise AudioDeviceError("no audio devices found; use --input FILE or --text")
+    return str(devices)
 
 
 class LiveDuplex:
     """The real microphone and speaker through one sounddevice stream."""
 
     def __init__(self, input_device: str | int | None, output_device: str | int | None,
-                 rate: int | None, block_ms: float, clock: InputClock):
-        import sounddevice as sd
-
+                 rate: int | None, block_ms: float, clock: InputClock, latency_ms: float = 100.0):
+        sd = _sounddevice()
         self._sd = sd
+        self.latency = latency_ms / 1000
         self.input_device = resolve_device(input_device, "input")
         self.output_device = resolve_device(output_device, "output")
         try:
@@ -165,13 +175,19 @@ class LiveDuplex:
             self._pos += frames
 
         try:
+            # An explicit latency: PortAudio's lowest default stalls or dies on busy machines.
             self._stream = sd.Stream(device=(self.input_device, self.output_device), samplerate=self.rate,
-                                     blocksize=self.block, channels=1, dtype="float32", callback=callback)
+                                     blocksize=self.block, channels=1, dtype="float32", callback=callback,
+                                     latency=self.latency)
             self._stream.start()
         except Exception as error:
             raise AudioDeviceError(f"cannot open the audio device ({error}); use --input FILE or --text, "
                                    "or pick another device in config.yaml (see --list-devices)") from None
         self.output_latency = float(self._stream.latency[1])
+
+    @property
+    def alive(self) -> bool:
+        return self._stream is not None and self._stream.active
 
     def stop(self) -> None:
         if self._stream is not None:
@@ -184,10 +200,11 @@ class LiveDuplex:
 class SpeakerOnly:
     """Just the speaker, for text mode: the callback hears silence."""
 
-    def __init__(self, output_device: str | int | None, rate: int | None, block_ms: float, clock: InputClock):
-        import sounddevice as sd
-
+    def __init__(self, output_device: str | int | None, rate: int | None, block_ms: float, clock: InputClock,
+                 latency_ms: float = 100.0):
+        sd = _sounddevice()
         self._sd = sd
+        self.latency = latency_ms / 1000
         self.output_device = resolve_device(output_device, "output")
         info = sd.query_devices(self.output_device, "output")
         self.rate = int(rate or info["default_samplerate"])
@@ -207,10 +224,12 @@ class SpeakerOnly:
 
         try:
             self._stream = self._sd.OutputStream(device=self.output_device, samplerate=self.rate,
-                                                 blocksize=self.block, channels=1, dtype="float32", callback=callback)
+                                                 blocksize=self.block, channels=1, dtype="float32", callback=callback,
+                                                 latency=self.latency)
             self._stream.start()
         except Exception as error:
-            raise AudioDeviceError(f"cannot open the audio output ({error}); see --list-devices") from None
+            raise AudioDeviceError(f"cannot open the audio output ({error}); pick another audio.output_device "
+                                   "(see --list-devices)") from None
         self.output_latency = float(self._stream.latency)
 
     def stop(self) -> None:

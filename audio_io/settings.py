@@ -14,6 +14,7 @@ class AudioSettings(BaseModel):
     sample_rate: int | None = Field(None, description="device rate; null = the device's own default")
     block_ms: float = Field(20.0, gt=0, le=200, description="audio callback block (the seed's 512-sample chunk)")
     prebuffer_ms: float = Field(0.0, ge=0, le=2000, description="jitter buffer held before a reply starts playing")
+    latency_ms: float = Field(100.0, gt=0, le=1000, description="device latency asked of PortAudio; lower stalls on busy machines")
 
 
 class VadSettings(BaseModel):

@@ -23,6 +23,7 @@ from llm.base import Generation, LlmError
 from llm.history import History
 
 from .chunker import Chunker
+from .commands import Command, parse_command
 from .config import Config
 from .end_of_turn import is_own_echo, sounds_complete
 from .heard import heard_text
@@ -48,6 +49,7 @@ class Agent:
         self.reporter = reporter
         self.turn_log = turn_log
         self.persona_name = persona or config.default_persona
+        self._voice_override: str | None = None  # "use the X voice" until the persona changes
         self.history = History(self.persona.system_prompt, config.llm.context_tokens)
         self.endpointer = Endpointer(config.vad)
         self.voice_out = VoiceOut(player, models.tts_thread)
@@ -63,6 +65,12 @@ class Agent:
     @property
     def persona(self):
         return self.config.personas[self.persona_name]
+
+    @property
+    def voice_name(self) -> str:
+        if self._voice_override in self.config.voices:
+            return self._voice_override
+        return self.persona.voice
 
     @property
     def busy(self) -> bool:
@@ -166,7 +174,7 @@ class Agent:
     def _start_turn(self, audio: np.ndarray, start: float, end: float, held: bool) -> None:
         if self._carry is not None:
             audio, start = np.concatenate([self._carry[0], audio]), self._carry[1]
-        turn = Turn(id=next(self._ids), persona=self.persona_name, voice=self.persona.voice, audio=audio,
+        turn = Turn(id=next(self._ids), persona=self.persona_name, voice=self.voice_name, audio=audio,
                     speech_start=start, speech_end=end, endpoint=self.clock.now())
         self.current = turn
         self._interrupting = False
@@ -190,7 +198,7 @@ class Agent:
         self._cancel(self.current, interrupted=True)
         self._carry = None
         now = self.clock.now()
-        turn = Turn(id=next(self._ids), persona=self.persona_name, voice=self.persona.voice,
+        turn = Turn(id=next(self._ids), persona=self.persona_name, voice=self.voice_name,
                     audio=np.zeros(0, dtype=np.float32), speech_start=now, speech_end=now, endpoint=now,
                     user_text=text.strip())
         self.current = turn
@@ -219,6 +227,11 @@ class Agent:
                     await self._resume(turn)  # a false interruption: finish what was cut off
                 return  # noise: no turn at all
             self._resumable = None
+            command = parse_command(turn.user_text, list(self.config.personas), list(self.config.voices))
+            if command is not None:
+                await turn.released.wait()  # a command, like a reply, waits for the turn to be over
+                await self._obey(turn, command)
+                return
             if turn.committed is None:
                 # Off the critical path: the reply is prepared meanwhile.
                 judge = asyncio.ensure_future(self._check_turn_over(turn))
@@ -252,7 +265,7 @@ class Agent:
             self._commit(turn)
 
     async def _answer(self, turn: Turn) -> None:
-        voice = self.models.voice_for(self.persona, turn.language)
+        voice = self.models.voice_for(self.persona, self.voice_name, turn.language)
         messages = self.history.messages() + [{"role": "user", "content": turn.user_text}]
         persona_llm = self.persona.llm
         generation = Generation(temperature=_first(persona_llm.temperature, self.config.llm.temperature),
@@ -260,30 +273,77 @@ class Agent:
                                 model=persona_llm.model)
         sentences: asyncio.Queue = asyncio.Queue(maxsize=2)
         think = asyncio.ensure_future(self._think(turn, messages, generation, sentences))
-        released = asyncio.ensure_future(self._announce(turn))
-
-        def on_first_audio():
-            if turn.tts_first_audio is None:
-                turn.tts_first_audio = self.clock.now()
-                turn.first_audio_ready.set()
-
+        announce = asyncio.ensure_future(self._announce(turn))
         try:
-            await self.voice_out.speak(turn.id, sentences, voice, turn.cancel, on_first_audio=on_first_audio)
-            await think  # re-raises an LLM failure
-        except LlmError as error:
-            turn.error = str(error)
-            await turn.released.wait()
-            self.reporter.error(str(error))
-            turn.sentences.append(APOLOGY)
-            await self.voice_out.say(turn.id, APOLOGY, voice, turn.cancel)
+            try:
+                await self.voice_out.speak(turn.id, sentences, voice, turn.cancel,
+                                           on_first_audio=lambda: self._first_audio(turn))
+                await think  # re-raises an LLM failure
+            except LlmError as error:
+                turn.error = str(error)
+                await turn.released.wait()
+                self.reporter.error(str(error))
+                turn.sentences.append(APOLOGY)
+                await self.voice_out.say(turn.id, APOLOGY, voice, turn.cancel)
+            await announce
+            await self._played()
         finally:
             think.cancel()
-        try:
-            await released
-        finally:
-            released.cancel()
+            announce.cancel()
+
+    def _first_audio(self, turn: Turn) -> None:
+        if turn.tts_first_audio is None:
+            turn.tts_first_audio = self.clock.now()
+            turn.first_audio_ready.set()
+
+    async def _played(self) -> None:
         while self.player.busy:
             await asyncio.sleep(0.02)
+
+    async def _say_fixed(self, turn: Turn, sentences: list[str], language: str | None) -> None:
+        """Speak sentences that need no LLM (a confirmation, a resumed reply)."""
+        turn.sentences = list(sentences)
+        turn.llm_first_token = turn.first_chunk_ready = self.clock.now()
+        voice = self.models.voice_for(self.persona, self.voice_name, language)
+        queue: asyncio.Queue = asyncio.Queue()
+        for sentence in [*sentences, None]:
+            queue.put_nowait(sentence)
+        await self.voice_out.speak(turn.id, queue, voice, turn.cancel, on_first_audio=lambda: self._first_audio(turn))
+        await self._played()
+
+    async def _obey(self, turn: Turn, command: Command) -> None:
+        """Switch persona or voice, and confirm in the new voice."""
+        if command.kind == "persona":
+            self.switch_persona(command.name)
+            reply = f"Switched to {command.name.replace('_', ' ')}."
+        else:
+            self.switch_voice(command.name)
+            reply = f"Now using the {command.name.replace('_', ' ')} voice."
+        await self.models.ensure_voice(self.voice_name)
+        turn.persona, turn.voice, turn.command = self.persona_name, self.voice_name, f"{command.kind}:{command.name}"
+        self.reporter.user(turn)
+        await self._say_fixed(turn, [reply], turn.language)
+
+    def switch_persona(self, name: str) -> None:
+        """Talk as another persona from the next reply on; the conversation so far is kept."""
+        self.persona_name = name
+        self._voice_override = None
+        self.history.system_prompt = self.persona.system_prompt
+        self.reporter.info(f"persona: {name} (voice {self.voice_name})")
+
+    def switch_voice(self, name: str) -> None:
+        self._voice_override = name
+        self.reporter.info(f"voice: {name}")
+
+    def apply_config(self, config: Config) -> None:
+        """A reloaded config.yaml takes effect between turns."""
+        self.config = config
+        if self.persona_name not in config.personas:
+            self.persona_name = config.default_persona
+        self.history.system_prompt = self.persona.system_prompt
+        self.history.context_tokens = config.llm.context_tokens
+        if not self.endpointer.in_speech:
+            self.endpointer = Endpointer(config.vad)
 
     async def _resume(self, turn: Turn) -> None:
         """Say the rest of the reply a noise cut off, from the start of the cut sentence."""
@@ -294,20 +354,8 @@ class Agent:
             return
         turn.resumes = cut.id
         turn.resumed_reply = cut.agent_text
-        voice = self.models.voice_for(self.persona, cut.language)
-        sentences: asyncio.Queue = asyncio.Queue()
-        for sentence in [*rest, None]:
-            sentences.put_nowait(sentence)
-        turn.sentences = list(rest)
-        turn.llm_first_token = turn.first_chunk_ready = self.clock.now()
         self.reporter.state("speaking")
-
-        def on_first_audio():
-            turn.tts_first_audio = turn.tts_first_audio or self.clock.now()
-
-        await self.voice_out.speak(turn.id, sentences, voice, turn.cancel, on_first_audio=on_first_audio)
-        while self.player.busy:
-            await asyncio.sleep(0.02)
+        await self._say_fixed(turn, rest, cut.language)
 
     async def _announce(self, turn: Turn) -> None:
         """Show the transcript and the reply once they are no longer speculative."""
@@ -369,7 +417,7 @@ class Agent:
 
     async def greet(self) -> None:
         if self.persona.greeting:
-            voice = self.models.voice_for(self.persona, None)
+            voice = self.models.voice_for(self.persona, self.voice_name, None)
             self.reporter.agent(self.persona.greeting)
             await self.voice_out.say(0, self.persona.greeting, voice, threading.Event())
 

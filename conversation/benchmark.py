@@ -40,6 +40,8 @@ DEFAULT_CLIPS = ROOT.parent / "shared" / "speech"
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg"}
 COLD_START_CLIP = "synthetic_silence_16k_3s.wav"  # no speech: the probe only needs the agent to start
 REPLAY_GRACE_S = 240.0  # model loading plus the longest reply, beyond twice the clip's length
+COLD_START_KEYS = ("to_listening_s", "imports_s", "peak_rss_mb")  # medians over the runs
+MASK_HOP_S = 0.005  # speech_mask's default hop
 TALK_OVER_WINDOW_S = 0.1  # user speech this close to a reply's start was already under way (no one reacts faster)
 AUDIO_MEASURES = (("v2v_audio_ms", "voice-to-voice (from audio)"),
                   ("endpoint_lag_ms", "logged speech end - true end"),
@@ -107,8 +109,8 @@ def measure_turn(record: Mapping, mic: np.ndarray, speaker: np.ndarray, rate: in
     return row
 
 
-def measure_replay(clip: Path, out_wav: Path, turns: Sequence[Mapping]) -> list[dict]:
-    """measure_turn for every turn of one replay (reads the clip and the agent's output)."""
+def measure_replay(clip: Path, out_wav: Path, turns: Sequence[Mapping]) -> tuple[list[dict], float]:
+    """measure_turn for every turn of one replay, and the seconds of speech in the clip."""
     import soundfile as sf
 
     from audio_io.files import read_audio
@@ -118,7 +120,7 @@ def measure_replay(clip: Path, out_wav: Path, turns: Sequence[Mapping]) -> list[
     if out_rate != rate:
         raise BenchmarkError(f"{out_wav} is at {out_rate} Hz but {clip} at {rate} Hz: they must be aligned")
     mask = speech_mask(mic, rate)
-    return [measure_turn(record, mic, speaker, rate, mask) for record in turns]
+    return [measure_turn(record, mic, speaker, rate, mask) for record in turns], float(mask.sum()) * MASK_HOP_S
 
 
 # --- replaying -------------------------------------------------------------
@@ -217,8 +219,8 @@ def measure_cold_start(config_path: Path, clip: Path, out_dir: Path, timeout_s: 
     if "LISTENING" not in marks:
         last = (errors.strip().splitlines() or [f"no output within {timeout_s:.0f} s"])[-1]
         raise BenchmarkError(f"cold-start probe never reached 'listening': {last}")
-    return {"to_listening_s": round(marks["LISTENING"], 2), "imports_s": _r(marks.get("IMPORTED"), 2),
-            "peak_rss_mb": round(rss_kb / 1024, 1), "clip": clip.name}
+    return {"to_listening_s": round(marks["LISTENING"], 2), "imports_s": round(marks.get("IMPORTED", 0.0), 2),
+            "peak_rss_mb": round(rss_kb / 1024, 1)}
 
 
 def _probe(config_path: str, clip: str, out_dir: str) -> None:
@@ -299,7 +301,9 @@ def run_v2v_benchmark(config_path: str | Path, clips: Path | str | Iterable[Path
     if cold_start:
         probe_clip = next((p for p in clip_paths if p.name == COLD_START_CLIP), clip_paths[0])
         console.print(f"cold start: a fresh process until the agent listens ({probe_clip.name}) ...")
-        result["cold_start"] = measure_cold_start(config_path, probe_clip, out_dir)
+        probes = [measure_cold_start(config_path, probe_clip, out_dir) for _ in range(runs)]
+        result["cold_start"] = {key: round(float(np.median([p[key] for p in probes])), 2) for key in COLD_START_KEYS}
+        result["cold_start"].update(clip=probe_clip.name, to_listening_all_s=[p["to_listening_s"] for p in probes])
 
     replays: list[Replay] = []
     for run in range(1, runs + 1):
@@ -313,12 +317,13 @@ def run_v2v_benchmark(config_path: str | Path, clips: Path | str | Iterable[Path
     references = manifest_transcripts(clip_paths[0].parent)
     whisper = whisper_transcripts(sorted({r.clip for r in replays})) if wer else {}
     for replay in replays:
-        measured = measure_replay(replay.clip, replay.out_wav, replay.turns)
+        measured, speech_s = measure_replay(replay.clip, replay.out_wav, replay.turns)
         for row in measured:
             row["clip"] = replay.clip.name
             row["run"] = replay.run
         rows.extend(measured)
-        clip_entries.append(_clip_entry(replay, measured, whisper.get(replay.clip), references.get(replay.clip.name)))
+        clip_entries.append(_clip_entry(replay, measured, speech_s, whisper.get(replay.clip),
+                                        references.get(replay.clip.name)))
 
     keys = [stage.name for stage in STAGES] + [key for key, _ in AUDIO_MEASURES]
     result.update({
@@ -361,8 +366,9 @@ def print_summary(result: Mapping, rows: Sequence[Mapping], console) -> None:
     console.print(clips)
     cold = result.get("cold_start")
     if cold:
-        console.print(f"cold start to listening: {cold['to_listening_s']:.2f} s (imports {cold['imports_s']} s), "
-                      f"peak RSS then {cold['peak_rss_mb']:.0f} MB")
+        runs = "" if len(cold["to_listening_all_s"]) == 1 else f" (median of {cold['to_listening_all_s']})"
+        console.print(f"cold start to listening: {cold['to_listening_s']:.2f} s{runs}, of which imports "
+                      f"{cold['imports_s']:.2f} s; peak RSS then {cold['peak_rss_mb']:.0f} MB")
     load = result["model_load_s"]
     console.print(f"model load in this process: first {load['first']} s, p50 {load['p50']} s; "
                   f"benchmark peak RSS {result['peak_rss_mb']:.0f} MB")
@@ -400,18 +406,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _clip_entry(replay: Replay, measured: Sequence[Mapping], whisper: str | None, reference: str | None) -> dict:
+def _clip_entry(replay: Replay, measured: Sequence[Mapping], speech_s: float, whisper: str | None,
+                reference: str | None) -> dict:
     transcript = " ".join(row["user_text"] for row in measured if row["user_text"])
     entry = {
         "clip": replay.clip.name, "run": replay.run, "duration_s": round(replay.duration_s, 2),
-        "wall_s": round(replay.wall_s, 2), "load_s": _r(replay.load_s, 2), "turns": len(measured),
+        "speech_s": round(speech_s, 2), "wall_s": round(replay.wall_s, 2), "load_s": _r(replay.load_s, 2),
+        "turns": len(measured),
         "talked_over": sum(row["talked_over"] for row in measured),
         "v2v_log_p50_ms": summarize(measured, [VOICE_TO_VOICE.name])[VOICE_TO_VOICE.name]["p50"],
         "v2v_audio_p50_ms": summarize(measured, ["v2v_audio_ms"])["v2v_audio_ms"]["p50"],
         "transcript": transcript, "out_wav": str(replay.out_wav), "log": str(replay.log), "console": replay.lines,
     }
     if whisper is not None:
-        entry.update(whisper_transcript=whisper, wer_vs_whisper=word_error_rate(whisper, transcript))
+        # Whisper invents words for silence ("you"); with no speech in the clip there is nothing to score.
+        entry.update(whisper_transcript=whisper,
+                     wer_vs_whisper=word_error_rate(whisper, transcript) if speech_s else None)
     if reference is not None:
         entry.update(reference=reference, wer_vs_reference=word_error_rate(reference, transcript))
     return entry

@@ -10,13 +10,30 @@ from llm.base import LlmError
 from stt.whisper import ModelMissingError
 from audio_io.smart_turn import SmartTurnMissing
 from tts.errors import VoiceError
+from tts.xtts import XttsUnavailableError
 
 from .config import ConfigError, load_config
 from .reporter import PlainReporter
 from .session import SessionOptions, run_file, run_live, run_text
 
 USER_ERRORS = (ConfigError, AudioFileError, AudioDeviceError, ModelMissingError, LlmError, VoiceError,
-               SmartTurnMissing, ValueError)
+               SmartTurnMissing, ValueError, XttsUnavailableError)
+
+
+SUBCOMMANDS = ("voices", "report")
+
+
+def run_subcommand(name: str, argv: list[str]) -> int:
+    try:
+        if name == "voices":
+            from .voices_cli import run as voices
+
+            return voices(argv)
+        from .report import main as report
+
+        return report(argv)
+    except USER_ERRORS as error:
+        return fail(str(error))
 
 
 def fail(message: str) -> int:
@@ -37,11 +54,13 @@ def run(args) -> int:
         config = load_config(args.config)
         if args.persona and args.persona not in config.personas:
             raise ConfigError(f"--persona: no persona named {args.persona!r}; choose one of {', '.join(config.personas)}")
-        options = SessionOptions(persona=args.persona, log_path=args.log, realtime=not args.no_realtime,
+        options = SessionOptions(config_path=args.config, persona=args.persona, log_path=args.log, realtime=not args.no_realtime,
                                  simulate_echo=_echo_spec(args))
     except USER_ERRORS as error:
         return fail(str(error))
     setup_logging(config.log.app)
+    if args.benchmark:
+        return _benchmark(args, config)
     reporter = PlainReporter()
     try:
         if args.input:
@@ -66,3 +85,22 @@ def _echo_spec(args):
     from audio_io.room import parse_echo_spec
 
     return parse_echo_spec(args.simulate_echo)
+
+
+def _benchmark(args, config) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from . import tts_benchmark
+    from .benchmark import BenchmarkError, run_v2v_benchmark
+
+    out = Path(args.bench_out)
+    try:
+        if args.benchmark in ("tts", "all"):
+            tts_benchmark.run(config, out / "tts", tiny_xtts=args.bench_tiny_xtts)
+        if args.benchmark in ("v2v", "all"):
+            run_v2v_benchmark(args.config, args.bench_dir, out / "v2v", Console(), runs=args.bench_runs)
+    except (BenchmarkError, *USER_ERRORS) as error:
+        return fail(str(error))
+    return 0

@@ -76,6 +76,7 @@ class Config(BaseModel):
     default_persona: str
     personas: dict[str, Persona]
     voices: dict[str, VoiceSettings]
+    voices_file: str = Field("voices.yaml", description="voices added with `main.py voices add`, merged into voices")
     audio: AudioSettings = AudioSettings()
     vad: VadSettings = VadSettings()
     turn: TurnSettings = TurnSettings()
@@ -111,11 +112,48 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigError(f"{path}:{where} is not valid YAML ({getattr(error, 'problem', error)})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    added = read_added_voices(path.parent / data.get("voices_file", "voices.yaml"))
+    if added and isinstance(data.get("voices"), dict):
+        data["voices"] = {**added, **data["voices"]}  # config.yaml wins a name clash
     try:
         config = Config.model_validate(data)
     except ValidationError as error:
         raise ConfigError(f"{path}: {describe(error)}") from None
-    return with_environment(config, os.environ if env is None else env)
+    return with_environment(resolve_paths(config, path.parent), os.environ if env is None else env)
+
+
+def read_added_voices(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        voices = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: is not valid YAML ({getattr(error, 'problem', error)})") from None
+    if not isinstance(voices, dict):
+        raise ConfigError(f"{path}: expected a mapping of voice names to voices")
+    return voices
+
+
+def resolve_paths(config: Config, base: Path) -> Config:
+    """Relative model and clip paths are relative to the config file, not to where you run."""
+    def resolved(value):
+        return value if value in (None, "bundled") or Path(value).is_absolute() else str(base / value)
+
+    voices = {}
+    for name, voice in config.voices.items():
+        if voice.backend == "xtts":
+            voice = voice.model_copy(update={"references": [Path(resolved(str(p))) for p in voice.references]})
+        else:
+            voice = voice.model_copy(update={"model": resolved(voice.model)})
+        voices[name] = voice
+    tts = config.tts
+    if tts.xtts is not None:
+        xtts = tts.xtts.model_copy(update={
+            "checkpoint_dir": Path(resolved(str(tts.xtts.checkpoint_dir))),
+            "cache_dir": None if tts.xtts.cache_dir is None else Path(resolved(str(tts.xtts.cache_dir)))})
+        tts = tts.model_copy(update={"xtts": xtts})
+    llm = config.llm.model_copy(update={"model_path": resolved(config.llm.model_path)})
+    return config.model_copy(update={"voices": voices, "tts": tts, "llm": llm})
 
 
 def describe(error: ValidationError) -> str:

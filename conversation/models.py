@@ -11,6 +11,7 @@ from llm.base import ChatModel
 from llm.settings import LlmSettings
 from stt.whisper import Transcript, WhisperTranscriber
 from tts.base import Synthesizer
+from tts.errors import VoiceError
 from tts.piper import PiperSynthesizer, PiperVoiceSettings
 
 from .config import Config, Persona
@@ -34,8 +35,9 @@ def make_chat(settings: LlmSettings) -> ChatModel:
 
 
 class Models:
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, notify=log.warning):
         self.config = config
+        self.notify = notify  # tells the person about a fallback
         self.stt_thread = ModelThread("whisper")
         self.tts_thread = ModelThread("tts")
         self.turn_thread = ModelThread("smart-turn")
@@ -54,10 +56,38 @@ class Models:
 
     async def _load_voices(self, names: list[str]) -> None:
         for name in names:
-            settings = self.config.voices[name]
-            if settings.backend == "piper":
-                piper = self.synthesizers.setdefault("piper", PiperSynthesizer(self.config.tts.piper_threads))
-                await self.tts_thread.call(piper.load, settings)
+            await self.ensure_voice(name)
+
+    async def ensure_voice(self, name: str) -> None:
+        """Load what a voice needs (its backend, its model, its conditioning) before its first sentence."""
+        settings = self.config.voices[name]
+        if settings.backend == "xtts" and await self._ensure_xtts(name):
+            await self.tts_thread.call(self.synthesizers["xtts"].prepare_voice, settings)
+            return
+        piper_settings = settings if settings.backend == "piper" else PiperVoiceSettings()
+        piper = self.synthesizers.setdefault("piper", PiperSynthesizer(self.config.tts.piper_threads))
+        await self.tts_thread.call(piper.load, piper_settings)
+
+    async def _ensure_xtts(self, voice: str) -> bool:
+        """Load XTTS once; False means the bundled Piper voice stands in (tts.fallback_to_piper)."""
+        if "xtts" in self.synthesizers:
+            return True
+        from tts.xtts import XttsSynthesizer, XttsUnavailableError
+
+        if self.config.tts.xtts is None:
+            problem = f"voice {voice!r} uses XTTS but tts.xtts.checkpoint_dir is not set in the config"
+        else:
+            synthesizer = XttsSynthesizer(self.config.tts.xtts)
+            try:
+                await self.tts_thread.call(synthesizer.load)
+                self.synthesizers["xtts"] = synthesizer
+                return True
+            except XttsUnavailableError as error:
+                problem = str(error)
+        if not self.config.tts.fallback_to_piper:
+            raise VoiceError(problem)
+        self.notify(f"{problem}; speaking with the bundled Piper voice instead")
+        return False
 
     async def transcribe(self, audio: np.ndarray) -> Transcript:
         return await self.stt_thread.call(self.transcriber.transcribe, audio)
@@ -67,13 +97,13 @@ class Models:
             return None
         return await self.turn_thread.call(self.smart_turn.probability, audio)
 
-    def voice_for(self, persona: Persona, detected_language: str | None) -> VoiceChoice:
-        settings = self.config.voices[persona.voice]
+    def voice_for(self, persona: Persona, voice: str, detected_language: str | None) -> VoiceChoice:
+        settings = self.config.voices[voice]
         language = detected_language if persona.language == "auto" else persona.language
         synthesizer = self.synthesizers.get(settings.backend)
         if synthesizer is None:  # its backend failed to load: fall back to the bundled voice
             settings, synthesizer = PiperVoiceSettings(), self.synthesizers["piper"]
-        return VoiceChoice(persona.voice, synthesizer, settings, language, persona.speed)
+        return VoiceChoice(voice, synthesizer, settings, language, persona.speed)
 
     async def aclose(self) -> None:
         await self.chat.aclose()

@@ -38,10 +38,13 @@ class PlainReporter:
 
     def __init__(self, print_fn=print):
         self._print = print_fn
-        self._state = ""
+        self._listening_shown = False
 
     def state(self, name: str) -> None:
-        self._state = name
+        # Only the moments a person waits for; every state would bury the transcript.
+        if name == "loading models" or (name == "listening" and not self._listening_shown):
+            self._print(f"[{name}]")
+            self._listening_shown = self._listening_shown or name == "listening"
 
     def user(self, turn: Turn) -> None:
         self._print(f"you:   {turn.user_text}")

@@ -36,6 +36,7 @@ class Turn:
     interrupted: bool = False
     superseded: bool = False  # cancelled before it spoke; its audio went into the next turn
     resumes: int | None = None  # the id of a reply a false interruption cut; this one finishes it
+    command: str | None = None  # a spoken command handled without the LLM
     resumed_reply: str = ""  # the whole reply a resumption completes
     heard_sentences: int = 0
     barge_in_at: float | None = None
@@ -62,7 +63,7 @@ class Turn:
             "committed": _rounded(self.committed), "voice_complete": _rounded(self.voice_complete),
             "voice_to_voice_ms": v2v,
             "barge_in_at": _rounded(self.barge_in_at), "playback_stopped_at": _rounded(self.playback_stopped_at),
-            "resumes": self.resumes, "error": self.error,
+            "resumes": self.resumes, "command": self.command, "error": self.error,
         }
 
 

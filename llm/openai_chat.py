@@ -30,10 +30,13 @@ class OpenAIChat:
             stream = await self._client.chat.completions.create(
                 model=generation.model or self.settings.model, messages=messages, stream=True,
                 temperature=generation.temperature, max_tokens=generation.max_tokens)
+        except openai.APITimeoutError:  # a subclass of APIConnectionError: check it first
+            raise LlmError(f"the LLM server at {where} did not answer within {self.settings.timeout_s:g} s") from None
         except openai.APIConnectionError:
             raise LlmError(f"the LLM server at {where} is unreachable; is it running?") from None
         except openai.APIStatusError as error:
-            raise LlmError(f"the LLM server at {where} answered {error.status_code}: {_short(error.message)}") from None
+            raise LlmError(f"the LLM server at {where} answered {error.status_code}: "
+                           f"{_short(_server_message(error))}") from None
         except openai.OpenAIError as error:
             raise LlmError(f"the LLM server at {where} failed: {_short(str(error))}") from None
         try:
@@ -52,3 +55,14 @@ class OpenAIChat:
 
 def _short(text: str) -> str:
     return " ".join(text.split())[:200]
+
+
+def _server_message(error) -> str:
+    """The server's own words, without the client's 'Error code: 500 - ' wrapping."""
+    body = error.body
+    if isinstance(body, dict):
+        inner = body.get("error")
+        message = inner.get("message") if isinstance(inner, dict) else body.get("message")
+        if message:
+            return str(message)
+    return str(error.message)

@@ -55,17 +55,29 @@ class Replay:
         return float(np.sqrt(np.mean(segment ** 2))) if segment.size else 0.0
 
 
-def replay(clip: Path, tmp_dir: Path, simulate_echo: tuple[float, float] | None = None, **overrides) -> Replay:
+def replay(clip: Path, tmp_dir: Path, simulate_echo: tuple[float, float] | None = None,
+           during=None, **overrides) -> Replay:
+    """Replay `clip`; `during(config_path)` is an optional coroutine run alongside (e.g. edits)."""
     from conversation.config import load_config
     from conversation.reporter import PlainReporter
     from conversation.session import SessionOptions, run_file
 
-    config = load_config(write_config(tmp_dir, **overrides))
+    config_path = write_config(tmp_dir, **overrides)
+    config = load_config(config_path)
     out, log = tmp_dir / "out.wav", tmp_dir / "turns.jsonl"
     lines: list[str] = []
-    asyncio.run(asyncio.wait_for(
-        run_file(config, str(clip), str(out), SessionOptions(log_path=str(log), simulate_echo=simulate_echo), PlainReporter(lines.append)),
-        timeout=240))
+    options = SessionOptions(config_path=str(config_path) if during else None, log_path=str(log),
+                             simulate_echo=simulate_echo)
+
+    async def main():
+        side = asyncio.ensure_future(during(config_path)) if during else None
+        try:
+            await run_file(config, str(clip), str(out), options, PlainReporter(lines.append))
+        finally:
+            if side is not None:
+                side.cancel()
+
+    asyncio.run(asyncio.wait_for(main(), timeout=240))
     result = Replay(clip, out, log)
     result.console = lines
     return result

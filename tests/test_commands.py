@@ -1,0 +1,19 @@
+import pytest
+
+from conversation.commands import Command, parse_command
+
+PERSONAS = ["assistant", "storyteller", "coach"]
+VOICES = ["joe", "joe_slow", "joe_fast"]
+
+
+@pytest.mark.parametrize("said,command", [
+    ("Switch to storyteller.", Command("persona", "storyteller")),
+    ("Please switch to the coach persona!", Command("persona", "coach")),
+    ("Use the Joe slow voice.", Command("voice", "joe_slow")),
+    ("use the joe-fast voice", Command("voice", "joe_fast")),
+    ("Switch to the pirate.", None),  # no such persona: an ordinary question
+    ("Can you switch to storyteller mode later and tell me why?", None),
+    ("I use the voice of reason.", None),
+])
+def test_parse_command(said, command):
+    assert parse_command(said, PERSONAS, VOICES) == command

@@ -1,0 +1,72 @@
+"""XTTS behind the whole agent: a file-mode turn, `voices add`, and the Piper fallback."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from conftest import SPEECH, replay, write_config
+from xtts_fixture import xtts_checkpoint  # noqa: F401  (the tiny random-weight checkpoint)
+
+pytest.importorskip("TTS", reason="the xtts extra is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+REFERENCE = SPEECH / "coqui-ai-TTS_LJ001-0002.wav"
+
+
+def xtts_overrides(checkpoint, tmp_path) -> dict:
+    return {
+        "tts.xtts": {"checkpoint_dir": str(checkpoint), "cache_dir": str(tmp_path / "voices"),
+                     "max_audio_tokens": 8, "warmup": True, "device": "cpu"},
+        "voices.clone": {"backend": "xtts", "references": [str(REFERENCE)], "language": "en",
+                         "first_stream_chunk_size": 4, "stream_chunk_size": 8,
+                         "gpt_cond_len": 6, "gpt_cond_chunk_len": 6},
+        "personas.assistant.voice": "clone",
+        "personas.assistant.llm.max_tokens": 24,
+    }
+
+
+def test_agent_speaks_a_turn_with_xtts(tmp_path, xtts_checkpoint):
+    result = replay(SPEECH / "lhotse_ES2011a.Headset-0-40s-46s.wav", tmp_path,
+                    **xtts_overrides(xtts_checkpoint, tmp_path))
+    assert len(result.turns) == 1
+    turn = result.turns[0]
+    assert turn["voice"] == "clone" and turn["agent_text"]
+    assert turn["playback_start"] is not None and turn["tts_first_audio"] >= turn["first_chunk_ready"]
+    assert result.output_rms(turn["playback_start"], turn["playback_start"] + 0.3) > 0  # random weights: noise
+
+
+def test_voices_add_then_a_second_start_hits_the_cache(tmp_path, xtts_checkpoint):
+    from conversation.config import load_config
+    from conversation.models import Models
+    from conversation.voices_cli import run as voices
+
+    config_path = write_config(tmp_path, **{k: v for k, v in xtts_overrides(xtts_checkpoint, tmp_path).items()
+                                            if k.startswith("tts.")})
+    printed: list[str] = []
+    assert voices(["--config", str(config_path), "add", "me", str(REFERENCE)], printed.append) == 0
+    assert "computed" in printed[-1]
+    assert (tmp_path / "voices.yaml").exists()
+
+    async def start():
+        models = Models(load_config(config_path))
+        try:
+            await models.ensure_voice("me")
+            return models.synthesizers["xtts"].conditioning_computations
+        finally:
+            await models.aclose()
+
+    assert asyncio.run(start()) == 0  # a restart recomputes nothing
+    printed.clear()
+    assert voices(["--config", str(config_path), "list"], printed.append) == 0
+    assert any(line.startswith("me ") and "voices.yaml" in line for line in printed)
+    assert voices(["--config", str(config_path), "remove", "me"], printed.append) == 0
+    assert "me" not in load_config(config_path).voices
+
+
+def test_missing_weights_fall_back_to_piper(tmp_path):
+    overrides = xtts_overrides(tmp_path / "no-such-checkpoint", tmp_path)
+    result = replay(SPEECH / "lhotse_ES2011a.Headset-0-40s-46s.wav", tmp_path, **overrides)
+    assert len(result.turns) == 1 and result.turns[0]["agent_text"]
+    notes = [line for line in result.console if "Piper" in line]
+    assert notes and "Coqui Public Model License" in notes[0] and "\n" not in notes[0]
