@@ -41,6 +41,7 @@ class SmartTurn:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # don't stall the LLM
         self._session = onnxruntime.InferenceSession(str(bundled_model_path()), sess_options=options,
                                                      providers=["CPUExecutionProvider"])
         self._features = FeatureExtractor(feature_size=80)

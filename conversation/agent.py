@@ -232,9 +232,9 @@ class Agent:
                 await turn.released.wait()  # a command, like a reply, waits for the turn to be over
                 await self._obey(turn, command)
                 return
-            if turn.committed is None:
-                # Off the critical path: the reply is prepared meanwhile.
-                judge = asyncio.ensure_future(self._check_turn_over(turn))
+            if turn.committed is None and self.config.turn.early_end:
+                # On the other core, off the critical path: the reply is prepared meanwhile.
+                judge = asyncio.ensure_future(self._commit_when_over(turn))
             await self._answer(turn)
         except asyncio.CancelledError:
             pass
@@ -255,13 +255,18 @@ class Agent:
         transcript = await self.models.transcribe(turn.audio)
         turn.user_text, turn.language = transcript.text, transcript.language
 
-    async def _check_turn_over(self, turn: Turn) -> None:
-        """Commit early if the words and then the voice sound finished."""
-        if not self.config.turn.early_end or not sounds_complete(turn.user_text):
+    async def _commit_when_over(self, turn: Turn) -> None:
+        """Commit early if the words sound finished, and then the voice does too."""
+        if not sounds_complete(turn.user_text):
             return
-        turn.voice_complete = await self.models.voice_complete(turn.audio)
-        if turn.committed is None and (turn.voice_complete is None
-                                       or turn.voice_complete >= self.config.turn.smart_turn_threshold):
+        if self.config.turn.smart_turn:
+            turn.voice_complete = await self.models.voice_complete(turn.audio)
+            if turn.voice_complete < self.config.turn.smart_turn_threshold:
+                return
+        # Never answer a mere breath between words: wait for enough silence first.
+        silence = self.clock.now() - turn.speech_end
+        await asyncio.sleep(max(0.0, self.config.turn.min_silence_ms / 1000 - silence))
+        if turn.committed is None and not turn.superseded:
             self._commit(turn)
 
     async def _answer(self, turn: Turn) -> None:

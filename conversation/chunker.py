@@ -98,7 +98,7 @@ class Chunker:
             if match.group()[0] in ",;:—–" and words_before >= self.first_clause_words:
                 return match.start() + 1
         for match in _PHRASE_BREAK.finditer(text):
-            if len(text[:match.start()].split()) >= self.first_clause_words + 2:
+            if len(text[:match.start()].split()) >= self.first_clause_words + 1:
                 return match.start() + 1
         return None
 

@@ -42,7 +42,7 @@ class ChunkerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_sentence_chars: int = Field(150, ge=20, description="long sentences are split at a clause near this")
-    first_clause_words: int = Field(4, ge=0, description="speak a reply's first comma-bounded phrase of this many words early; 0 = off")
+    first_clause_words: int = Field(3, ge=0, description="speak a reply's first comma-bounded phrase of this many words early; 0 = off")
 
 
 class TurnSettings(BaseModel):
@@ -52,6 +52,8 @@ class TurnSettings(BaseModel):
                             "sound finished, instead of waiting vad.hangover_ms")
     smart_turn: bool = Field(True, description="ask the Smart Turn model whether the voice sounds finished")
     smart_turn_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    min_silence_ms: float = Field(300.0, ge=0, description="silence needed before an early end; the reply is "
+                                  "prepared from vad.pause_ms on")
     greet: bool = Field(True, description="speak the persona's greeting at start (live and text modes)")
 
 

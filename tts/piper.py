@@ -65,9 +65,11 @@ class PiperSynthesizer:
             from piper.config import PiperConfig
 
             options = onnxruntime.SessionOptions()
-            # Bounded threads: STT and the LLM share the same few cores.
+            # Bounded threads that sleep rather than spin when idle: the LLM
+            # generates on the other core meanwhile, and spinning workers stall it.
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             config = PiperConfig.from_dict(json.loads(Path(f"{path}.json").read_text(encoding="utf-8")))
             session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
             voice = PiperVoice(session=session, config=config)

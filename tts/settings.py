@@ -15,6 +15,6 @@ VoiceSettings = Annotated[Union[PiperVoiceSettings, XttsVoice], Field(discrimina
 class TtsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    piper_threads: int = Field(1, ge=1, description="onnxruntime threads for Piper")
+    piper_threads: int = Field(2, ge=1, description="onnxruntime threads for Piper")
     xtts: XttsModelSettings | None = Field(None, description="the XTTS v2 model, needed by xtts voices")
     fallback_to_piper: bool = Field(True, description="use the bundled Piper voice when an XTTS voice cannot load")
