@@ -24,6 +24,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "aligned sample for sample with IN")
     parser.add_argument("--log", metavar="TURNS.jsonl", help="turn log (overrides log.turns in the config)")
     parser.add_argument("--text", action="store_true", help="type instead of talking")
+    parser.add_argument("--plain", action="store_true",
+                        help="print line by line instead of the live view (the default when not on a terminal)")
     parser.add_argument("--list-devices", action="store_true", help="show audio devices and exit")
     parser.add_argument("--no-realtime", action="store_true", help="with --input: feed the file as fast as possible")
     parser.add_argument("--simulate-echo", metavar="DELAY_MS:GAIN_DB",

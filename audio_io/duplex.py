@@ -52,7 +52,6 @@ class FileDuplex:
         self.output = np.zeros(0, dtype=np.float32)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.finished = threading.Event()
 
     def start(self, on_block: BlockCallback, keep_going: Callable[[], bool],
               on_end: Callable[[], None] = lambda: None) -> None:
@@ -93,7 +92,6 @@ class FileDuplex:
                 pos += self.block
         finally:
             self.output = np.concatenate(out_blocks) if out_blocks else np.zeros(0, dtype=np.float32)
-            self.finished.set()
             on_end()
 
 
@@ -141,96 +139,65 @@ def list_devices() -> str:
 
 
 class LiveDuplex:
-    """The real microphone and speaker through one sounddevice stream."""
+    """The real microphone and speaker through one sounddevice stream.
+
+    With `listen=False` (text mode) only the speaker is opened, and the
+    callback hears silence.
+    """
 
     def __init__(self, input_device: str | int | None, output_device: str | int | None,
-                 rate: int | None, block_ms: float, clock: InputClock, latency_ms: float = 100.0):
+                 rate: int | None, block_ms: float, clock: InputClock, latency_ms: float = 100.0,
+                 listen: bool = True):
         sd = _sounddevice()
         self._sd = sd
+        self.listen = listen
         self.latency = latency_ms / 1000
-        self.input_device = resolve_device(input_device, "input")
+        self.input_device = resolve_device(input_device, "input") if listen else None
         self.output_device = resolve_device(output_device, "output")
         try:
             info = sd.query_devices(self.output_device, "output")
         except Exception as error:
-            raise AudioDeviceError(f"no audio output device ({error}); use --input FILE or --text") from None
+            raise AudioDeviceError(f"no audio output device ({error}); see --list-devices") from None
         self.rate = int(rate or info["default_samplerate"])
         self.block = max(1, int(self.rate * block_ms / 1000))
         self.clock = clock
         self.output_latency = 0.0
         self._stream = None
         self._pos = 0
-        self.finished = threading.Event()
 
-    def start(self, on_block: BlockCallback, keep_going: Callable[[], bool] = lambda: True,
-              on_end: Callable[[], None] = lambda: None) -> None:
-        sd = self._sd
-
-        def callback(indata, outdata, frames, _time, status):
-            if status.input_overflow or status.output_underflow:
-                log.debug("audio status: %s", status)
+    def start(self, on_block: BlockCallback) -> None:
+        def tick(frames: int, mic: np.ndarray, out: np.ndarray) -> None:
             t = self._pos / self.rate
             self.clock.tick(t)
-            outdata[:, 0] = on_block(indata[:, 0].copy(), t)
+            out[:, 0] = on_block(mic, t)
             self._pos += frames
 
+        def duplex_callback(indata, outdata, frames, _time, status):
+            if status.input_overflow or status.output_underflow:
+                log.debug("audio status: %s", status)
+            tick(frames, indata[:, 0].copy(), outdata)
+
+        def speaker_callback(outdata, frames, _time, status):
+            tick(frames, np.zeros(frames, dtype=np.float32), outdata)
+
+        # An explicit latency: PortAudio's lowest default stalls or dies on busy machines.
+        common = dict(samplerate=self.rate, blocksize=self.block, channels=1, dtype="float32", latency=self.latency)
         try:
-            # An explicit latency: PortAudio's lowest default stalls or dies on busy machines.
-            self._stream = sd.Stream(device=(self.input_device, self.output_device), samplerate=self.rate,
-                                     blocksize=self.block, channels=1, dtype="float32", callback=callback,
-                                     latency=self.latency)
+            if self.listen:
+                self._stream = self._sd.Stream(device=(self.input_device, self.output_device),
+                                               callback=duplex_callback, **common)
+            else:
+                self._stream = self._sd.OutputStream(device=self.output_device, callback=speaker_callback, **common)
             self._stream.start()
         except Exception as error:
             raise AudioDeviceError(f"cannot open the audio device ({error}); use --input FILE or --text, "
                                    "or pick another device in config.yaml (see --list-devices)") from None
-        self.output_latency = float(self._stream.latency[1])
+        latency = self._stream.latency
+        self.output_latency = float(latency[1] if self.listen else latency)
 
     @property
     def alive(self) -> bool:
         return self._stream is not None and self._stream.active
-
-    def stop(self) -> None:
-        if self._stream is not None:
-            self._stream.stop()
-            self._stream.close()
-            self._stream = None
-        self.finished.set()
-
-
-class SpeakerOnly:
-    """Just the speaker, for text mode: the callback hears silence."""
-
-    def __init__(self, output_device: str | int | None, rate: int | None, block_ms: float, clock: InputClock,
-                 latency_ms: float = 100.0):
-        sd = _sounddevice()
-        self._sd = sd
-        self.latency = latency_ms / 1000
-        self.output_device = resolve_device(output_device, "output")
-        info = sd.query_devices(self.output_device, "output")
-        self.rate = int(rate or info["default_samplerate"])
-        self.block = max(1, int(self.rate * block_ms / 1000))
-        self.clock = clock
-        self.output_latency = 0.0
-        self._stream = None
-        self._pos = 0
-
-    def start(self, on_block: BlockCallback, keep_going: Callable[[], bool] = lambda: True,
-              on_end: Callable[[], None] = lambda: None) -> None:
-        def callback(outdata, frames, _time, status):
-            t = self._pos / self.rate
-            self.clock.tick(t)
-            outdata[:, 0] = on_block(np.zeros(frames, dtype=np.float32), t)
-            self._pos += frames
-
-        try:
-            self._stream = self._sd.OutputStream(device=self.output_device, samplerate=self.rate,
-                                                 blocksize=self.block, channels=1, dtype="float32", callback=callback,
-                                                 latency=self.latency)
-            self._stream.start()
-        except Exception as error:
-            raise AudioDeviceError(f"cannot open the audio output ({error}); pick another audio.output_device "
-                                   "(see --list-devices)") from None
-        self.output_latency = float(self._stream.latency)
 
     def stop(self) -> None:
         if self._stream is not None:

@@ -249,7 +249,8 @@ class Agent:
                 self._finish(turn)
             if self.current is turn:
                 self.current = None
-                self.reporter.state("listening")
+                # A dropped guess while the user talks on: we are still hearing them.
+                self.reporter.state("hearing you" if self.endpointer.in_speech else "listening")
 
     async def _transcribe(self, turn: Turn) -> None:
         transcript = await self.models.transcribe(turn.audio)
@@ -282,13 +283,16 @@ class Agent:
         try:
             try:
                 await self.voice_out.speak(turn.id, sentences, voice, turn.cancel,
+                                           on_sentence=lambda index, text: self._show_spoken(turn, index + 1),
                                            on_first_audio=lambda: self._first_audio(turn))
                 await think  # re-raises an LLM failure
             except LlmError as error:
                 turn.error = str(error)
                 await turn.released.wait()
                 self.reporter.error(str(error))
+                self.reporter.state("speaking")
                 turn.sentences.append(APOLOGY)
+                self._show_spoken(turn, len(turn.sentences))
                 await self.voice_out.say(turn.id, APOLOGY, voice, turn.cancel)
             await announce
             await self._played()
@@ -300,6 +304,17 @@ class Agent:
         if turn.tts_first_audio is None:
             turn.tts_first_audio = self.clock.now()
             turn.first_audio_ready.set()
+            if turn.released.is_set():
+                self.reporter.state("speaking")
+
+    def _show_spoken(self, turn: Turn, started: int) -> None:
+        """Show the reply sentence by sentence as it is voiced, once it is no longer speculative."""
+        turn.sentences_started = max(turn.sentences_started, started)
+        if not turn.released.is_set():
+            return
+        while turn.sentences_shown < turn.sentences_started:
+            self.reporter.agent(turn.sentences[turn.sentences_shown])
+            turn.sentences_shown += 1
 
     async def _played(self) -> None:
         while self.player.busy:
@@ -313,7 +328,9 @@ class Agent:
         queue: asyncio.Queue = asyncio.Queue()
         for sentence in [*sentences, None]:
             queue.put_nowait(sentence)
-        await self.voice_out.speak(turn.id, queue, voice, turn.cancel, on_first_audio=lambda: self._first_audio(turn))
+        await self.voice_out.speak(turn.id, queue, voice, turn.cancel,
+                                   on_sentence=lambda index, text: self._show_spoken(turn, index + 1),
+                                   on_first_audio=lambda: self._first_audio(turn))
         await self._played()
 
     async def _obey(self, turn: Turn, command: Command) -> None:
@@ -366,7 +383,9 @@ class Agent:
         """Show the transcript and the reply once they are no longer speculative."""
         await turn.released.wait()
         self.reporter.user(turn)
-        self.reporter.state("speaking")
+        self._show_spoken(turn, turn.sentences_started)
+        # The turn is over; until the reply's first audio is ready, the agent is thinking.
+        self.reporter.state("speaking" if turn.first_audio_ready.is_set() else "thinking")
 
     async def _think(self, turn: Turn, messages, generation: Generation, sentences: asyncio.Queue) -> None:
         chunker = Chunker(self.config.chunker.max_sentence_chars, self.config.chunker.first_clause_words)
@@ -407,10 +426,6 @@ class Agent:
         else:
             self.history.add_user(turn.user_text)
             self.history.add_assistant(turn.heard_text, interrupted=turn.interrupted)
-        for sentence in turn.sentences if not turn.interrupted else []:
-            self.reporter.agent(sentence)
-        if turn.interrupted:
-            self.reporter.agent(turn.heard_text)
         record = {**turn.record(), "turn": next(self._logged)}
         self.turn_log.write(record)
         self.reporter.turn_done(record)
@@ -424,6 +439,7 @@ class Agent:
         if self.persona.greeting:
             voice = self.models.voice_for(self.persona, self.voice_name, None)
             self.reporter.agent(self.persona.greeting)
+            self.reporter.state("speaking")
             await self.voice_out.say(0, self.persona.greeting, voice, threading.Event())
 
     async def drain(self) -> None:

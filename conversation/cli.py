@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from contextlib import nullcontext
 
 from audio_io.duplex import AudioDeviceError, list_devices
 from audio_io.files import AudioFileError
@@ -61,20 +62,48 @@ def run(args) -> int:
     setup_logging(config.log.app)
     if args.benchmark:
         return _benchmark(args, config)
-    reporter = PlainReporter()
+    reporter, view = _reporter(args, config)
     try:
-        if args.input:
-            out = asyncio.run(run_file(config, args.input, args.output, options, reporter))
-            reporter.info(f"agent output written to {out}")
-        elif args.text:
-            asyncio.run(run_text(config, options, reporter))
-        else:
-            asyncio.run(run_live(config, options, reporter))
+        with view or nullcontext():  # the live view gives the terminal back however the session ends
+            if args.input:
+                out = asyncio.run(run_file(config, args.input, args.output, options, reporter))
+                reporter.info(f"agent output written to {out}")
+            elif args.text:
+                asyncio.run(run_text(config, options, reporter))
+            else:
+                asyncio.run(run_live(config, options, reporter, controls=_keys_for(view)))
     except USER_ERRORS as error:
         return fail(str(error))
     except KeyboardInterrupt:
-        reporter.info("bye")
+        print("bye")
     return 0
+
+
+def _reporter(args, config):
+    """(reporter, live view or None): the live view on a terminal; lines with --plain, --text or a pipe."""
+    # --text reads typed lines from the terminal, which a redrawing view would garble.
+    if args.plain or args.text or not sys.stdout.isatty():
+        return PlainReporter(), None
+    from .live_view import DEFAULT_KEYS, LiveView
+
+    # C libraries (ALSA, llama.cpp) write to fd 2 past Python: into the app log while the view runs.
+    view = LiveView(keys=() if args.input else DEFAULT_KEYS, stderr_log=config.log.app)
+    persona = args.persona or config.default_persona
+    view.set_persona(persona, config.personas[persona].voice)
+    return view, view
+
+
+def _keys_for(view):
+    """p/v/?/q while a live session runs; the header follows the agent's persona and voice."""
+    if view is None:
+        return None
+    from .keys import AgentKeys
+
+    def controls(agent, quit):
+        view.follow(lambda: (agent.persona_name, agent.voice_name))
+        return AgentKeys(agent, quit, toggle_help=view.toggle_help)
+
+    return controls
 
 
 def _echo_spec(args):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Awaitable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -34,6 +35,23 @@ def make_chat(settings: LlmSettings) -> ChatModel:
     return EmbeddedChat(settings)
 
 
+@runtime_checkable
+class LoadProgress(Protocol):
+    """Told as each model starts and finishes loading (the live view shows a spinner for each)."""
+
+    def load_started(self, name: str) -> None: ...
+
+    def load_finished(self, name: str) -> None: ...
+
+
+async def _step(progress: LoadProgress | None, name: str, work: Awaitable) -> None:
+    if progress is not None:
+        progress.load_started(name)
+    await work
+    if progress is not None:
+        progress.load_finished(name)
+
+
 class Models:
     def __init__(self, config: Config, notify=log.warning):
         self.config = config
@@ -46,13 +64,14 @@ class Models:
         self.chat = make_chat(config.llm)
         self.synthesizers: dict[str, Synthesizer] = {}
 
-    async def load(self, voices: list[str]) -> None:
+    async def load(self, voices: list[str], progress: LoadProgress | None = None) -> None:
         """Load and warm up every model the given voices need, side by side."""
-        await asyncio.gather(
-            self.stt_thread.call(self.transcriber.load),
-            asyncio.to_thread(self.chat.load),
-            self._load_voices(voices),
-            self.turn_thread.call(self.smart_turn.load) if self.smart_turn else asyncio.sleep(0))
+        steps = [_step(progress, "speech recognition (Whisper)", self.stt_thread.call(self.transcriber.load)),
+                 _step(progress, "language model", asyncio.to_thread(self.chat.load)),
+                 _step(progress, f"voice {', '.join(voices)}", self._load_voices(voices))]
+        if self.smart_turn:
+            steps.append(_step(progress, "turn detection (Smart Turn)", self.turn_thread.call(self.smart_turn.load)))
+        await asyncio.gather(*steps)
 
     async def _load_voices(self, names: list[str]) -> None:
         for name in names:

@@ -4,12 +4,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from audio_io.clock import InputClock
-from audio_io.duplex import AudioDeviceError, FileDuplex, LiveDuplex, SpeakerOnly
+from audio_io.duplex import AudioDeviceError, FileDuplex, LiveDuplex
 from audio_io.echo import EchoCanceller
 from audio_io.files import write_wav
 from audio_io.player import Player
@@ -18,12 +19,15 @@ from audio_io.room import RoomEcho
 from .agent import Agent
 from .config import Config
 from .front_end import FrontEnd
-from .models import Models
+from .models import LoadProgress, Models
 from .reload import watch_config
 from .reporter import Reporter
 from .turn_log import TurnLog
 
 log = logging.getLogger(__name__)
+
+# Given the agent and a way to end the session, what runs beside it (the live view's keys).
+Controls = Callable[[Agent, Callable[[], None]], AbstractAsyncContextManager]
 
 
 @dataclass
@@ -54,15 +58,31 @@ async def config_watcher(agent: Agent, options: SessionOptions, reporter: Report
 async def loaded_models(config: Config, persona: str, reporter: Reporter):
     models = Models(config, notify=reporter.error)
     reporter.state("loading models")
+    progress = reporter if isinstance(reporter, LoadProgress) else None  # the live view draws each model
     try:
-        await models.load([config.personas[persona].voice])
+        await models.load([config.personas[persona].voice], progress)
         yield models
     finally:
         await models.aclose()
 
 
-def _persona(config: Config, options: SessionOptions) -> str:
-    return options.persona or config.default_persona
+@asynccontextmanager
+async def running_agent(config: Config, options: SessionOptions, reporter: Reporter, rate: int, clock: InputClock):
+    """Models loaded and warm, an agent speaking at `rate`; all of it closed afterwards."""
+    persona = options.persona or config.default_persona
+    player = Player(rate, config.audio.prebuffer_ms / 1000)
+    turn_log = TurnLog(options.log_path or config.log.turns)
+    try:
+        async with loaded_models(config, persona, reporter) as models:
+            agent = Agent(config, models, player, clock, reporter, turn_log, persona)
+            await agent.prepare()
+            try:
+                async with config_watcher(agent, options, reporter):
+                    yield agent
+            finally:
+                await agent.cancel_all()
+    finally:
+        turn_log.close()
 
 
 async def run_file(config: Config, input_path: str, output_path: str | None, options: SessionOptions,
@@ -73,93 +93,63 @@ async def run_file(config: Config, input_path: str, output_path: str | None, opt
     if options.simulate_echo:
         delay_ms, gain_db = options.simulate_echo
         duplex.echo = RoomEcho(delay_ms, gain_db, sample_rate=duplex.rate)
-    persona = _persona(config, options)
-    player = Player(duplex.rate, config.audio.prebuffer_ms / 1000)
-    turn_log = TurnLog(options.log_path or config.log.turns)
-    try:
-        async with loaded_models(config, persona, reporter) as models:
-            agent = Agent(config, models, player, clock, reporter, turn_log, persona)
-            await agent.prepare()
-            # A replayed file hears no speaker unless an echo is simulated: then nothing to cancel.
-            echo_settings = config.echo if options.simulate_echo else config.echo.model_copy(update={"enabled": False})
-            front = FrontEnd(player, duplex.rate, agent.endpointer.frame_len, EchoCanceller(echo_settings))
-            front.attach(asyncio.get_running_loop())
-            duplex.start(front.on_block, keep_going=lambda: agent.busy or front.pending, on_end=front.end)
-            try:
-                async with config_watcher(agent, options, reporter):
-                    await agent.listen(front.frames())
-                    await agent.drain()
-            finally:
-                await agent.cancel_all()
-                duplex.stop()
-    finally:
-        turn_log.close()
-    out = Path(output_path) if output_path else Path(input_path).with_suffix(".agent.wav").name
+    # A replayed file hears no speaker unless an echo is simulated: then there is nothing to cancel.
+    echo_settings = config.echo if options.simulate_echo else config.echo.model_copy(update={"enabled": False})
+    async with running_agent(config, options, reporter, duplex.rate, clock) as agent:
+        front = FrontEnd(agent.player, duplex.rate, agent.endpointer.frame_len, EchoCanceller(echo_settings))
+        front.attach(asyncio.get_running_loop())
+        duplex.start(front.on_block, keep_going=lambda: agent.busy or front.pending, on_end=front.end)
+        try:
+            await agent.listen(front.frames())
+            await agent.drain()
+        finally:
+            duplex.stop()
+    out = Path(output_path) if output_path else Path(Path(input_path).with_suffix(".agent.wav").name)
     write_wav(out, duplex.output, duplex.rate)
-    return Path(out)
+    return out
 
 
-async def run_live(config: Config, options: SessionOptions, reporter: Reporter) -> None:
-    """Talk through the microphone and speaker until Ctrl-C."""
+async def run_live(config: Config, options: SessionOptions, reporter: Reporter,
+                   controls: Controls | None = None) -> None:
+    """Talk through the microphone and speaker until Ctrl-C (or `controls` calls quit)."""
     clock = InputClock()
     duplex = LiveDuplex(config.audio.input_device, config.audio.output_device, config.audio.sample_rate,
                         config.audio.block_ms, clock, config.audio.latency_ms)
-    persona = _persona(config, options)
-    player = Player(duplex.rate, config.audio.prebuffer_ms / 1000)
-    turn_log = TurnLog(options.log_path or config.log.turns)
-    try:
-        async with loaded_models(config, persona, reporter) as models:
-            agent = Agent(config, models, player, clock, reporter, turn_log, persona)
-            await agent.prepare()
-            front = FrontEnd(player, duplex.rate, agent.endpointer.frame_len, EchoCanceller(config.echo))
-            front.attach(asyncio.get_running_loop())
-            duplex.start(front.on_block)
-            front.output_latency = duplex.output_latency
-            try:
-                async with config_watcher(agent, options, reporter):
-                    if config.turn.greet:
-                        await agent.greet()
-                    watchdog = asyncio.ensure_future(_watch_stream(duplex, front))
-                    try:
-                        await agent.listen(front.frames())
-                    finally:
-                        watchdog.cancel()
-                    if not duplex.alive:
-                        raise AudioDeviceError("the audio device stopped working (unplugged, or taken by another "
-                                               "program); restart, or raise audio.latency_ms")
-            finally:
-                await agent.cancel_all()
-                duplex.stop()
-    finally:
-        turn_log.close()
+    async with running_agent(config, options, reporter, duplex.rate, clock) as agent:
+        front = FrontEnd(agent.player, duplex.rate, agent.endpointer.frame_len, EchoCanceller(config.echo))
+        front.attach(asyncio.get_running_loop())
+        duplex.start(front.on_block)
+        front.output_latency = duplex.output_latency
+        watchdog = asyncio.ensure_future(_watch_stream(duplex, front))
+        try:
+            async with controls(agent, front.end) if controls else nullcontext():
+                if config.turn.greet:
+                    await agent.greet()
+                await agent.listen(front.frames())
+        finally:
+            watchdog.cancel()
+            duplex.stop()
+        if watchdog.done() and not watchdog.cancelled():  # the stream died under us
+            raise AudioDeviceError("the audio device stopped working (unplugged, or taken by another "
+                                   "program); restart, or raise audio.latency_ms")
 
 
 async def run_text(config: Config, options: SessionOptions, reporter: Reporter, lines=None) -> None:
     """Type instead of talking; replies are printed and spoken."""
     clock = InputClock()
-    speaker = SpeakerOnly(config.audio.output_device, config.audio.sample_rate, config.audio.block_ms, clock,
-                          config.audio.latency_ms)
-    persona = _persona(config, options)
-    player = Player(speaker.rate, config.audio.prebuffer_ms / 1000)
-    turn_log = TurnLog(options.log_path or config.log.turns)
-    try:
-        async with loaded_models(config, persona, reporter) as models:
-            agent = Agent(config, models, player, clock, reporter, turn_log, persona)
-            await agent.prepare()
-            speaker.start(lambda mic, t: player.read(len(mic), t))
-            try:
-                async with config_watcher(agent, options, reporter):
-                    if config.turn.greet:
-                        await agent.greet()
-                    reporter.state("listening")
-                    async for line in _lines(lines):
-                        if line.strip():
-                            await agent.on_text(line)
-            finally:
-                await agent.cancel_all()
-                speaker.stop()
-    finally:
-        turn_log.close()
+    speaker = LiveDuplex(None, config.audio.output_device, config.audio.sample_rate, config.audio.block_ms, clock,
+                         config.audio.latency_ms, listen=False)
+    async with running_agent(config, options, reporter, speaker.rate, clock) as agent:
+        speaker.start(lambda mic, t: agent.player.read(len(mic), t))
+        try:
+            if config.turn.greet:
+                await agent.greet()
+            reporter.state("listening")
+            async for line in _lines(lines):
+                if line.strip():
+                    await agent.on_text(line)
+        finally:
+            speaker.stop()
 
 
 async def _watch_stream(duplex: LiveDuplex, front: FrontEnd) -> None:

@@ -39,6 +39,8 @@ class Turn:
     command: str | None = None  # a spoken command handled without the LLM
     resumed_reply: str = ""  # the whole reply a resumption completes
     heard_sentences: int = 0
+    sentences_started: int = 0  # sent to the synthesizer
+    sentences_shown: int = 0  # shown to the person
     barge_in_at: float | None = None
     playback_stopped_at: float | None = None
     error: str | None = None

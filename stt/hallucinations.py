@@ -29,3 +29,11 @@ def is_hallucination(text: str, no_speech_prob: float, avg_logprob: float) -> bo
         # These are also real replies; drop them only when Whisper doubts the audio.
         return no_speech_prob > 0.15 or avg_logprob < -0.6
     return False
+
+
+_REPEATS = re.compile(r"\b((?:[\w']+[\s,.]+){1,8}?)\1{2,}", re.IGNORECASE)
+
+
+def collapse_repeats(text: str) -> str:
+    """Cut Whisper's repetition loops: a phrase said three or more times in a row is said once."""
+    return _REPEATS.sub(r"\1", text + " ").strip()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .hallucinations import is_hallucination
+from .hallucinations import collapse_repeats, is_hallucination
 from .settings import SttSettings
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ class WhisperTranscriber:
         return self._filtered(*self._transcribe_full(audio, language))
 
     def _filtered(self, text: str, language: str, no_speech: float, logprob: float) -> Transcript:
+        text = collapse_repeats(text)
         if no_speech > self.settings.no_speech_threshold and logprob < self.settings.log_prob_threshold:
             text = ""  # Whisper's own silence rule
         if text and is_hallucination(text, no_speech, logprob):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import replay
-from scenarios import build, cough, silent_after
+from conversation.scenarios import build, cough, silent_after
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

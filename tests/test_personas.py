@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import replay
-from scenarios import build
+from conversation.scenarios import build
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

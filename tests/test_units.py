@@ -7,7 +7,7 @@ from conversation.config import ConfigError, load_config
 from conversation.end_of_turn import sounds_complete
 from conversation.heard import heard_text
 from llm.history import INTERRUPTED_NOTE, History
-from stt.hallucinations import is_hallucination
+from stt.hallucinations import collapse_repeats, is_hallucination
 from conftest import ROOT, write_config
 
 
@@ -125,3 +125,14 @@ def test_config_yaml_syntax_error_is_one_line(tmp_path):
 def test_openai_environment_fills_the_llm_settings():
     config = load_config(ROOT / "config.yaml", env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "k"})
     assert config.llm.base_url == "http://127.0.0.1:9/v1" and config.llm.api_key == "k"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("1813 13 13 13 13 13 13", "1813 13"),
+    ("You can call me Abi. You can call me Abi. You can call me Abi.", "You can call me Abi."),
+    ("very very good", "very very good"),  # said twice is speech, not a loop
+    ("ask not what your country can do for you, ask what you can do for your country.",
+     "ask not what your country can do for you, ask what you can do for your country."),
+])
+def test_repetition_loops_are_collapsed(text, expected):
+    assert collapse_repeats(text) == expected

@@ -1,4 +1,7 @@
-"""Test conversations built from real clips: a question, then the user again mid-reply."""
+"""Conversations built from real clips: a question, then the user again mid-reply.
+
+Used by the barge-in tests and benchmark.
+"""
 from __future__ import annotations
 
 from pathlib import Path
