@@ -9,10 +9,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import sys
-from pathlib import Path
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -40,16 +37,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--bench-tiny-xtts", action="store_true",
                         help="with --benchmark tts: also time a tiny random-weight XTTS on this machine")
     return parser.parse_args(argv)
-
-
-def setup_logging(path: str) -> None:
-    """Library chatter goes to a file, never onto the conversation's screen."""
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    logging.captureWarnings(True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -225,8 +225,7 @@ def measure_cold_start(config_path: Path, clip: Path, out_dir: Path, timeout_s: 
 
 def _probe(config_path: str, clip: str, out_dir: str) -> None:
     """Runs in the child process of measure_cold_start."""
-    import conversation.cli  # noqa: F401  (what main.py loads before anything else)
-    from main import setup_logging
+    from conversation.cli import setup_logging  # what main.py loads before anything else
 
     from .config import load_config
     from .session import SessionOptions, run_file
@@ -390,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-cold-start", action="store_true")
     parser.add_argument("--no-wer", action="store_true")
     args = parser.parse_args(argv)
-    from main import setup_logging
+    from conversation.cli import setup_logging
 
     from .config import ConfigError
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from contextlib import nullcontext
 
@@ -42,9 +43,17 @@ def fail(message: str) -> int:
     return 2
 
 
-def run(args) -> int:
-    from main import setup_logging
+def setup_logging(path: str) -> None:
+    """Library chatter goes to a file, never onto the conversation's screen."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
 
+
+def run(args) -> int:
     if args.list_devices:
         try:
             print(list_devices())

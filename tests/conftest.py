@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import yaml
 
+pytest_plugins = ["xtts_fixture"]  # the tiny random-weight XTTS checkpoint
+
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT.parent / "shared" / "speech"
 NO_SPEECH_CLIPS = ["synthetic_silence_16k_3s.wav", "synthetic_whitenoise_-40dBFS_16k_3s.wav",

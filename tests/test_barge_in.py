@@ -1,7 +1,6 @@
 """Barge-in on real clips: the user talks over the agent, with and without echo."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from conftest import replay

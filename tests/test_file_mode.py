@@ -1,7 +1,6 @@
 """The whole agent replayed on real recordings, with the real bundled models."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from conftest import NO_SPEECH_CLIPS

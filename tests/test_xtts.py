@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pytest
 from pydantic import ValidationError
-from xtts_fixture import xtts_checkpoint  # noqa: F401  (pytest fixture)
 
 from tts.base import SpeechRequest
 from tts.tts_bench import run_tts_benchmark, xtts_benchmark_variants

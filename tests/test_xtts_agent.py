@@ -6,7 +6,6 @@ import asyncio
 import pytest
 
 from conftest import SPEECH, replay, write_config
-from xtts_fixture import xtts_checkpoint  # noqa: F401  (the tiny random-weight checkpoint)
 
 pytest.importorskip("TTS", reason="the xtts extra is not installed")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
