@@ -26,7 +26,6 @@ class Playback:
     """What one turn's audio did at the speaker, on the input timeline."""
 
     started_at: float | None = None
-    last_sample_at: float | None = None
     paused_at: float | None = None
     sentence_samples: dict[int, int] = field(default_factory=dict)  # played per sentence
     sentence_totals: dict[int, int] = field(default_factory=dict)  # queued per sentence
@@ -105,10 +104,6 @@ class Player:
         with self._lock:
             return any(chunk.turn not in self._held for chunk in self._queue)
 
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
     # --- device side ---------------------------------------------------
     def read(self, frames: int, t: float) -> np.ndarray:
         """Fill one output block that starts at input time `t`."""
@@ -151,4 +146,3 @@ class Player:
             playback.started_at = at
         self._playing_turn = chunk.turn
         playback.sentence_samples[chunk.sentence] = playback.sentence_samples.get(chunk.sentence, 0) + samples
-        playback.last_sample_at = at + samples / self.rate

@@ -293,7 +293,7 @@ class Agent:
                 self.reporter.state("speaking")
                 turn.sentences.append(APOLOGY)
                 self._show_spoken(turn, len(turn.sentences))
-                await self.voice_out.say(turn.id, APOLOGY, voice, turn.cancel)
+                await self.voice_out.say(turn.id, [APOLOGY], voice, turn.cancel)
             await announce
             await self._played()
         finally:
@@ -325,12 +325,9 @@ class Agent:
         turn.sentences = list(sentences)
         turn.llm_first_token = turn.first_chunk_ready = self.clock.now()
         voice = self.models.voice_for(self.persona, self.voice_name, language)
-        queue: asyncio.Queue = asyncio.Queue()
-        for sentence in [*sentences, None]:
-            queue.put_nowait(sentence)
-        await self.voice_out.speak(turn.id, queue, voice, turn.cancel,
-                                   on_sentence=lambda index, text: self._show_spoken(turn, index + 1),
-                                   on_first_audio=lambda: self._first_audio(turn))
+        await self.voice_out.say(turn.id, sentences, voice, turn.cancel,
+                                 on_sentence=lambda index, text: self._show_spoken(turn, index + 1),
+                                 on_first_audio=lambda: self._first_audio(turn))
         await self._played()
 
     async def _obey(self, turn: Turn, command: Command) -> None:
@@ -440,7 +437,7 @@ class Agent:
             voice = self.models.voice_for(self.persona, self.voice_name, None)
             self.reporter.agent(self.persona.greeting)
             self.reporter.state("speaking")
-            await self.voice_out.say(0, self.persona.greeting, voice, threading.Event())
+            await self.voice_out.say(0, [self.persona.greeting], voice, threading.Event())
 
     async def drain(self) -> None:
         """Wait for every reply in flight to finish."""

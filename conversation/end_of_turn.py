@@ -1,10 +1,9 @@
-"""Is the user done? Words and voice together decide whether to stop waiting.
+"""Does the user's text sound finished? The words' half of ending a turn early.
 
-A finished-sounding transcript ends the turn after a short pause only if the
-voice also sounds finished (Smart Turn); otherwise the endpointer waits for
-its long silence hang-over. Either cue alone misfires: Whisper puts a full
+The agent ends a turn early only if this says yes and Smart Turn says the
+voice sounds finished too; either cue alone misfires: Whisper puts a full
 stop after "And so my fellow Americans", and a falling voice can end any
-phrase.
+phrase. It also recognises our own words coming back through the mic.
 """
 from __future__ import annotations
 
@@ -32,11 +31,6 @@ def sounds_complete(text: str) -> bool:
         return False
     opened = any(" ".join(words[:len(o.split())]) == o for o in _OPENERS)
     return not (opened and len(words) <= SHORT_OPENED_PHRASE and not text.endswith("?"))
-
-
-def turn_is_over(text: str, voice_complete: float | None, threshold: float = 0.5) -> bool:
-    """`voice_complete` is Smart Turn's probability, or None when it is off."""
-    return sounds_complete(text) and (voice_complete is None or voice_complete >= threshold)
 
 
 def is_own_echo(heard: str, agent_said: str, share: float = 0.7) -> bool:

@@ -43,7 +43,6 @@ CHAIN = (
 COMMIT_WAIT = Stage("commit_wait", "commit wait", ("speech_end",), ("committed",))
 VOICE_TO_VOICE = Stage("voice_to_voice", "voice-to-voice", ("speech_end",), ("playback_start",))
 STAGES = (*CHAIN, COMMIT_WAIT, VOICE_TO_VOICE)  # table order
-STAGE_BY_NAME = {stage.name: stage for stage in STAGES}
 
 
 def stage_durations_ms(record: Mapping) -> dict[str, float | None]:

@@ -19,16 +19,29 @@ def run(config: Config, out_dir: Path, tiny_xtts: bool, notify=print) -> None:
             synthesizers[f"piper:{name}"] = (PiperSynthesizer(config.tts.piper_threads), voice)
     xtts_voices = {name: v for name, v in config.voices.items() if v.backend == "xtts"}
     if config.tts.xtts is not None and xtts_voices:
-        from tts.xtts import XttsSynthesizer
-
-        for name, voice in xtts_voices.items():
-            synthesizers[f"xtts:{name}"] = (XttsSynthesizer(config.tts.xtts), voice)
+        # On CUDA, every fp16 x DeepSpeed combination, one model in VRAM at a time.
+        synthesizers.update(_xtts(config.tts.xtts, xtts_voices))
     if tiny_xtts:
         synthesizers.update(_tiny_xtts(out_dir))
     if len(synthesizers) == len([n for n in synthesizers if n.startswith("piper")]) and not tiny_xtts:
         notify("no XTTS voice is configured: timing Piper only (add --bench-tiny-xtts for the random-weight model)")
     out_dir.mkdir(parents=True, exist_ok=True)
     run_tts_benchmark(synthesizers, json_path=out_dir / "tts.json", load_each=True)
+
+
+def _xtts(settings, voices: dict) -> dict:
+    from tts.tts_bench import xtts_benchmark_variants
+    from tts.xtts import XttsSynthesizer
+
+    try:
+        import torch
+
+        cuda = settings.device != "cpu" and torch.cuda.is_available()
+    except ImportError:
+        cuda = False
+    return {f"{variant}:{name}": (XttsSynthesizer(variant_settings), voice)
+            for variant, variant_settings in xtts_benchmark_variants(settings, cuda).items()
+            for name, voice in voices.items()}
 
 
 def _tiny_xtts(out_dir: Path) -> dict:

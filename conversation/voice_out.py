@@ -57,12 +57,14 @@ class VoiceOut:
             self.player.push(turn_id, index, tail, sentence_done=True)
             index += 1
 
-    async def say(self, turn_id: int, text: str, voice: VoiceChoice, cancel) -> None:
-        """Speak a fixed text (a greeting, an apology) without the LLM."""
+    async def say(self, turn_id: int, sentences: list[str], voice: VoiceChoice, cancel,
+                  on_sentence: Callable[[int, str], None] = lambda i, s: None,
+                  on_first_audio: Callable[[], None] = lambda: None) -> None:
+        """Speak fixed sentences (a greeting, an apology, a confirmation) without the LLM."""
         queue: asyncio.Queue = asyncio.Queue()
-        for item in (text, None):
+        for item in [*sentences, None]:
             queue.put_nowait(item)
-        await self.speak(turn_id, queue, voice, cancel)
+        await self.speak(turn_id, queue, voice, cancel, on_sentence, on_first_audio)
 
 
 def trim_leading_silence(audio: np.ndarray, keep: int = 64) -> np.ndarray:

@@ -41,11 +41,6 @@ def voice_model_path(voice: PiperVoiceSettings) -> Path:
     return path
 
 
-def voice_sample_rate(voice: PiperVoiceSettings) -> int:
-    config = json.loads(Path(f"{voice_model_path(voice)}.json").read_text(encoding="utf-8"))
-    return int(config["audio"]["sample_rate"])
-
-
 class PiperSynthesizer:
     """One loaded Piper voice model per voice file, kept after first use."""
 
