@@ -143,6 +143,19 @@ class PulseServer:
 
         return {"playing": mine("sink-inputs", "sink"), "recording": mine("source-outputs", "source")}
 
+    def loopback(self, source: str, sink: str, latency_ms: int, gain_db: float) -> int:
+        """Feed `source` into `sink`, `gain_db` quieter and `latency_ms` late: an open speaker heard by the
+        mic. Returns the module's index, for unload_module."""
+        module = self.pactl("load-module", "module-loopback", f"source={source}", f"sink={sink}",
+                            f"latency_msec={latency_ms}", "source_dont_move=true", "sink_dont_move=true").strip()
+        (stream,) = [s for s in self.list("sink-inputs") if str(s.get("owner_module")) == module]
+        # pactl reads a plain decimal as a linear factor (its dB syntax can't be negative).
+        self.pactl("set-sink-input-volume", str(stream["index"]), f"{10 ** (gain_db / 20):.4f}")
+        return int(module)
+
+    def unload_module(self, module: int) -> None:
+        self.pactl("unload-module", str(module))
+
     def play(self, wav: Path, sink: str = FEED) -> subprocess.Popen:
         """Start playing a wav (or flac) file into a sink; wait() on the result for the end."""
         child = subprocess.Popen(["paplay", f"--device={sink}", str(wav)], env=self.env,

@@ -31,6 +31,12 @@ REPO = Path(__file__).resolve().parents[1]
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "speech"
 JFK = SPEECH / "faster-whisper_jfk.flac"  # 11 s: "And so my fellow Americans, ask not what your country ..."
 JFK_WORDS = "ask not what your country can do for you"
+INTERRUPTION = SPEECH / "coqui-ai-TTS_LJ001-0002.wav"  # 1.9 s: "in being comparatively modern."
+STORY = ("Once upon a time, a lighthouse keeper lived alone on a rocky island far out at sea. "
+         "Every night he climbed the long spiral stairs to light the great lamp for the passing ships. "
+         "One stormy winter evening, a small boat appeared in the waves below his window. "
+         "He ran down to the shore with a lantern and a coil of rope, shouting into the wind. "
+         "The sailors were cold and frightened, but they were all alive.")
 SILENCE_DBFS = -70.0  # a null sink's monitor is digital silence; anything spoken is far above this
 SPEECH_DBFS = -45.0
 
@@ -60,17 +66,21 @@ def llm():
         yield server
 
 
-@pytest.fixture
-def jfk_wav(tmp_path) -> Path:
-    """The clip as 16-bit mono WAV: paplay mis-times the 24-bit stereo FLAC (plays 11 s in 4)."""
+def as_wav16(clip: Path, folder: Path) -> Path:
+    """A clip as 16-bit mono WAV: paplay mis-times the 24-bit stereo FLAC (plays 11 s in 4)."""
     import soundfile as sf
 
-    if not JFK.is_file():
-        pytest.fail(f"speech clip missing: expected {JFK} (the shared/ folder beside the repo)")
-    audio, rate = sf.read(str(JFK), dtype="float32", always_2d=True)
-    path = tmp_path / "jfk.wav"
+    if not clip.is_file():
+        pytest.fail(f"speech clip missing: expected {clip} (the shared/ folder beside the repo)")
+    audio, rate = sf.read(str(clip), dtype="float32", always_2d=True)
+    path = folder / f"{clip.stem}.wav"
     sf.write(str(path), audio.mean(axis=1), rate, subtype="PCM_16")
     return path
+
+
+@pytest.fixture
+def jfk_wav(tmp_path) -> Path:
+    return as_wav16(JFK, tmp_path)
 
 
 class Agent:
@@ -233,6 +243,58 @@ def test_live_conversation_through_pulseaudio(pulse, llm, jfk_wav, agents, tmp_p
     assert loud_seconds(after) >= 2.0, f"too little speech on the speaker: {loud_seconds(after):.2f} s"
     reply = audio[int(done_at * RECORD_RATE):]
     assert loud_seconds(reply) >= 2.0, f"too little speech after the clip: {loud_seconds(reply):.2f} s"
+
+
+@pytest.mark.slow
+def test_open_speaker_echo_and_barge_in_through_pulseaudio(pulse, jfk_wav, agents, tmp_path):
+    """The speaker feeds back into the mic, as on open speakers (module-loopback, 60 ms, -12 dB).
+
+    The agent must not take its greeting or its reply for the user, and the user must still be
+    able to cut a long reply short: the cut reply is kept as heard, and the next request asks
+    about the interruption.
+    """
+    interruption = as_wav16(INTERRUPTION, tmp_path)
+    echo = pulse.loopback(f"{SPEAKER}.monitor", FEED, latency_ms=60, gain_db=-12.0)
+    try:
+        with ChatServer(reply=STORY, delay_s=0.01) as llm:
+            recording = pulse.record(tmp_path / "speaker.raw")
+            agent = agents(["--config", str(agent_config(tmp_path, llm, greet=True)),
+                            "--log", str(tmp_path / "turns.jsonl")], pulse.env, tmp_path)
+            wait_for_devices(pulse, agent, mic=True)
+            wait_until(lambda: "agent:" in agent.stdout, 30, "the greeting", agent)
+            time.sleep(2.0)  # the greeting's echo dies away
+
+            assert pulse.play(jfk_wav, sink=FEED).wait(timeout=40) == 0
+            asked_at = recording.seconds
+            # Talk over the story once it has played for a while, echo and all.
+            wait_until(lambda: loud_seconds(recording.audio()[int(asked_at * RECORD_RATE):]) >= 4.0, 60,
+                       "four seconds of the reply on the speaker", agent)
+            assert pulse.play(interruption, sink=FEED).wait(timeout=20) == 0
+
+            def follow_up():  # requests made while the user paused mid-sentence may come before it
+                return [r for r in llm.chat_requests() if "modern" in words(r.messages[-1]["content"])]
+
+            (request, *_) = wait_until(follow_up, 60, "a request about the interruption", agent)
+            code = agent.interrupt()
+            recording.stop()
+    finally:
+        pulse.unload_module(echo)
+
+    assert code == 0, agent.describe()
+    assert "Traceback" not in agent.stderr, agent.describe()
+    turns = read_turns(tmp_path / "turns.jsonl")
+    first = turns[0]
+    assert JFK_WORDS in words(first["user_text"]), turns  # the greeting's echo made no turn
+    assert first["interrupted"] and first["barge_in_at"] is not None, turns
+    # Not cut off by its own voice: the barge-in came with the user, after seconds of echoed story.
+    assert first["barge_in_at"] - first["playback_start"] >= 3.0, first
+    assert first["playback_stopped_at"] - first["barge_in_at"] <= 0.5, first
+    heard = first["heard_text"]
+    assert heard and STORY.startswith(heard.rstrip("…")) and len(heard) < len(STORY), first
+
+    messages = request.messages
+    assert messages[-3] == {"role": "assistant", "content": heard}, messages[-3:]
+    assert messages[-2]["role"] == "system" and "interrupted" in messages[-2]["content"], messages[-2]
 
 
 @pytest.mark.slow
