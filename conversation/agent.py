@@ -27,11 +27,12 @@ from .commands import Command, parse_command
 from .config import Config
 from .end_of_turn import is_own_echo, sounds_complete
 from .heard import heard_text
+from .languages import reply_instruction
 from .models import Models
 from .reporter import Reporter
 from .turn import Turn
 from .turn_log import TurnLog
-from .voice_out import VoiceOut
+from .voice_out import VoiceChoice, VoiceOut
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Agent:
         self._carry: tuple[np.ndarray, float] | None = None  # words of a reply cancelled before it spoke
         self._resumable: Turn | None = None  # the last reply cut off by the user
         self._last_agent_text = ""  # to recognise our own voice coming back
+        self._mismatches_told: set[str] = set()
 
     @property
     def persona(self):
@@ -271,8 +273,10 @@ class Agent:
             self._commit(turn)
 
     async def _answer(self, turn: Turn) -> None:
-        voice = self.models.voice_for(self.persona, self.voice_name, turn.language)
-        messages = self.history.messages() + [{"role": "user", "content": turn.user_text}]
+        voice = self._voice(turn.language)
+        turn.reply_language = voice.language
+        messages = (self.history.messages() + reply_instruction(self.persona.language, voice.language)
+                    + [{"role": "user", "content": turn.user_text}])
         persona_llm = self.persona.llm
         generation = Generation(temperature=_first(persona_llm.temperature, self.config.llm.temperature),
                                 max_tokens=persona_llm.max_tokens or self.config.llm.max_tokens,
@@ -316,6 +320,14 @@ class Agent:
             self.reporter.agent(turn.sentences[turn.sentences_shown])
             turn.sentences_shown += 1
 
+    def _voice(self, detected_language: str | None) -> VoiceChoice:
+        """The voice for a reply; a language it can't speak is said once, not every turn."""
+        voice = self.models.voice_for(self.persona, self.voice_name, detected_language)
+        if voice.mismatch and voice.mismatch not in self._mismatches_told:
+            self._mismatches_told.add(voice.mismatch)
+            self.reporter.error(voice.mismatch)
+        return voice
+
     async def _played(self) -> None:
         while self.player.busy:
             await asyncio.sleep(0.02)
@@ -324,7 +336,8 @@ class Agent:
         """Speak sentences that need no LLM (a confirmation, a resumed reply)."""
         turn.sentences = list(sentences)
         turn.llm_first_token = turn.first_chunk_ready = self.clock.now()
-        voice = self.models.voice_for(self.persona, self.voice_name, language)
+        voice = self._voice(language)
+        turn.reply_language = voice.language
         await self.voice_out.say(turn.id, sentences, voice, turn.cancel,
                                  on_sentence=lambda index, text: self._show_spoken(turn, index + 1),
                                  on_first_audio=lambda: self._first_audio(turn))

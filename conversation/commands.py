@@ -18,6 +18,26 @@ def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance: Whisper often mishears one sound of a short name ('job' for 'joe')."""
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]
+
+
+def _closest(wanted: str, names: list[str]) -> str | None:
+    """The name said, or the only one within a misheard sound or two of it (one per five letters)."""
+    for name in names:
+        if _key(name) == wanted:
+            return name
+    near = [name for name in names if _edits(_key(name), wanted) <= max(1, len(_key(name)) // 5)]
+    return near[0] if len(near) == 1 else None
+
+
 def parse_command(text: str, personas: list[str], voices: list[str]) -> Command | None:
     """'Switch to storyteller.' -> Command('persona', 'storyteller'); None if not a command."""
     said = re.sub(r"[^\w' ]+", " ", text.lower()).strip()
@@ -25,8 +45,7 @@ def parse_command(text: str, personas: list[str], voices: list[str]) -> Command 
     for pattern, kind, names in ((_VOICE, "voice", voices), (_SWITCH, "persona", personas)):
         match = pattern.match(said)
         if match:
-            wanted = _key(match.group("name"))
-            for name in names:
-                if _key(name) == wanted:
-                    return Command(kind, name)
+            name = _closest(_key(match.group("name")), names)
+            if name is not None:
+                return Command(kind, name)
     return None

@@ -14,6 +14,8 @@ from llm.settings import LlmSettings
 from stt.settings import SttSettings
 from tts.settings import TtsSettings, VoiceSettings
 
+from .languages import voice_mismatch
+
 
 class ConfigError(Exception):
     """A config that cannot be used; the message names the key and what it expects."""
@@ -99,6 +101,10 @@ class Config(BaseModel):
             if persona.voice not in self.voices:
                 raise ValueError(f"personas.{name}.voice: no voice named {persona.voice!r}; "
                                  f"choose one of {', '.join(self.voices)}")
+            if persona.language != "auto":
+                mismatch = voice_mismatch(persona.voice, self.voices[persona.voice], persona.language)
+                if mismatch:
+                    raise ValueError(f"personas.{name}.language: {mismatch}")
         return self
 
 

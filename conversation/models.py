@@ -16,6 +16,7 @@ from tts.errors import VoiceError
 from tts.piper import PiperSynthesizer, PiperVoiceSettings
 
 from .config import Config, Persona
+from .languages import reply_language, voice_mismatch
 from .model_thread import ModelThread
 from .voice_out import VoiceChoice
 
@@ -118,11 +119,14 @@ class Models:
 
     def voice_for(self, persona: Persona, voice: str, detected_language: str | None) -> VoiceChoice:
         settings = self.config.voices[voice]
-        language = detected_language if persona.language == "auto" else persona.language
+        language = reply_language(persona.language, detected_language)
         synthesizer = self.synthesizers.get(settings.backend)
         if synthesizer is None:  # its backend failed to load: fall back to the bundled voice
             settings, synthesizer = PiperVoiceSettings(), self.synthesizers["piper"]
-        return VoiceChoice(voice, synthesizer, settings, language, persona.speed)
+        mismatch = voice_mismatch(voice, settings, language)
+        if mismatch:  # a reply the voice can speak beats one it can only mangle
+            language = settings.language
+        return VoiceChoice(voice, synthesizer, settings, language, persona.speed, mismatch)
 
     async def aclose(self) -> None:
         await self.chat.aclose()

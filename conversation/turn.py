@@ -23,7 +23,8 @@ class Turn:
     speech_end: float
     endpoint: float
     user_text: str = ""
-    language: str | None = None
+    language: str | None = None  # what the user spoke, as Whisper heard it
+    reply_language: str | None = None  # what the reply was asked for and spoken in
     stt_done: float | None = None
     llm_first_token: float | None = None
     first_chunk_ready: float | None = None
@@ -61,7 +62,8 @@ class Turn:
         return {
             "turn": self.id, "persona": self.persona, "voice": self.voice,
             "user_text": self.user_text, "agent_text": self.agent_text, "heard_text": self.heard_text,
-            "interrupted": self.interrupted, "language": self.language, **times,
+            "interrupted": self.interrupted, "language": self.language,
+            "reply_language": self.reply_language, **times,
             "committed": _rounded(self.committed), "voice_complete": _rounded(self.voice_complete),
             "voice_to_voice_ms": v2v,
             "barge_in_at": _rounded(self.barge_in_at), "playback_stopped_at": _rounded(self.playback_stopped_at),

@@ -26,6 +26,7 @@ class VoiceChoice:
     settings: object
     language: str | None
     speed: float
+    mismatch: str | None = None  # why this voice can't speak the reply's language
 
 
 class VoiceOut:

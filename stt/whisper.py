@@ -56,6 +56,10 @@ class WhisperTranscriber:
         except Exception as error:
             raise ModelMissingError(f"stt.model: cannot load Whisper model {source!r} ({error}); "
                                     "give a local model directory or a model already in the cache") from None
+        language = self.settings.language
+        if not self._model.model.is_multilingual and language not in (None, "auto", "en"):
+            raise ModelMissingError(f"stt.language: {language!r}, but the Whisper model {self.settings.model!r} only "
+                                    "knows English; set stt.model to a multilingual model (e.g. small) or language: en")
         self.warm_up()
 
     def warm_up(self) -> None:

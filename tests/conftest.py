@@ -96,3 +96,15 @@ def replayed(tmp_path_factory, speech_dir):
         return cache[name]
 
     return get
+
+
+def spoken(text: str) -> np.ndarray:
+    """A person saying `text`, voiced by Piper at 16 kHz (Whisper hears it like any speaker)."""
+    import soxr
+
+    from tts.base import SpeechRequest
+    from tts.piper import PiperSynthesizer, PiperVoiceSettings
+
+    synthesizer = PiperSynthesizer()
+    audio = np.concatenate(list(synthesizer.stream(SpeechRequest(text, PiperVoiceSettings(volume=0.5)))))
+    return soxr.resample(audio, synthesizer.sample_rate, 16000).astype(np.float32)

@@ -11,6 +11,11 @@ VOICES = ["joe", "joe_slow", "joe_fast"]
     ("Please switch to the coach persona!", Command("persona", "coach")),
     ("Use the Joe slow voice.", Command("voice", "joe_slow")),
     ("use the joe-fast voice", Command("voice", "joe_fast")),
+    ("Use the job voice.", Command("voice", "joe")),  # Whisper mishearing a short name
+    ("Switch to the story teller.", Command("persona", "storyteller")),
+    ("Switch to the storytellers.", Command("persona", "storyteller")),
+    ("Change to a coat.", None),  # two sounds from "coach": too far
+    ("Use the joe flow voice.", Command("voice", "joe_slow")),  # one sound from joe_slow, far from joe_fast
     ("Switch to the pirate.", None),  # no such persona: an ordinary question
     ("Can you switch to storyteller mode later and tell me why?", None),
     ("I use the voice of reason.", None),

@@ -3,29 +3,16 @@ from __future__ import annotations
 
 import asyncio
 
-import numpy as np
 import pytest
 import yaml
 
-from conftest import replay
+from conftest import replay, spoken
 from conversation.scenarios import build
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 FIRST = "lhotse_ES2011a.Headset-0-40s-46s.wav"
 SECOND = "lhotse_common_voice_en_651325.mp3"
-
-
-def spoken(text: str) -> np.ndarray:
-    """A person saying `text`, voiced by Piper at 16 kHz (Whisper hears it like any speaker)."""
-    import soxr
-
-    from tts.base import SpeechRequest
-    from tts.piper import PiperSynthesizer, PiperVoiceSettings
-
-    synthesizer = PiperSynthesizer()
-    audio = np.concatenate(list(synthesizer.stream(SpeechRequest(text, PiperVoiceSettings(volume=0.5)))))
-    return soxr.resample(audio, synthesizer.sample_rate, 16000).astype(np.float32)
 
 
 def edit_config_after_first_turn(change):

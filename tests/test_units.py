@@ -106,6 +106,7 @@ def test_heard_text_truncates_the_cut_sentence():
     ({"llm.temprature": 0.3}, "llm.temprature: unknown key"),
     ({"default_persona": "nobody"}, "no persona named 'nobody'"),
     ({"personas.assistant.voice": "nobody"}, "no voice named 'nobody'"),
+    ({"personas.assistant.language": "de"}, "personas.assistant.language: the Piper voice 'joe' speaks English, not German"),
 ])
 def test_config_errors_name_the_key(tmp_path, overrides, message):
     with pytest.raises(ConfigError) as error:
@@ -136,3 +137,31 @@ def test_openai_environment_fills_the_llm_settings():
 ])
 def test_repetition_loops_are_collapsed(text, expected):
     assert collapse_repeats(text) == expected
+
+
+def test_the_reply_language_follows_the_persona_or_the_user():
+    from conversation.languages import reply_instruction, reply_language, voice_mismatch
+    from tts.piper import PiperVoiceSettings
+    from tts.xtts_settings import XttsVoice
+
+    assert reply_language("auto", "de") == "de" and reply_language("fr", "de") == "fr"
+    assert reply_instruction("en", "en") == []  # English needs no note
+    assert reply_instruction("auto", "en") == [{"role": "system", "content": "Reply in English."}]  # back from German
+    assert reply_instruction("auto", "de") == [{"role": "system", "content": "Reply in German."}]
+    assert reply_instruction("auto", None) == []
+
+    english = PiperVoiceSettings(language="en_US")
+    assert voice_mismatch("joe", english, "en") is None
+    assert "speaks English, not German" in voice_mismatch("joe", english, "de")
+    clone = XttsVoice(references=["me.wav"], language="en")
+    assert voice_mismatch("clone", clone, "de") is None  # XTTS speaks 17 languages
+    assert "cannot speak language 'sv'" in voice_mismatch("clone", clone, "sv")
+
+
+def test_a_language_the_english_only_model_cannot_hear_is_a_clear_error():
+    from stt.settings import SttSettings
+    from stt.whisper import ModelMissingError, WhisperTranscriber
+
+    with pytest.raises(ModelMissingError) as error:
+        WhisperTranscriber(SttSettings(language="de")).load()
+    assert "only knows English" in str(error.value) and "stt.language" in str(error.value)

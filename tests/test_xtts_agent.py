@@ -5,7 +5,9 @@ import asyncio
 
 import pytest
 
-from conftest import SPEECH, replay, write_config
+from conftest import SPEECH, replay, spoken, write_config
+from conversation.scenarios import build
+from sse_server import ChatServer
 
 pytest.importorskip("TTS", reason="the xtts extra is not installed")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -33,6 +35,30 @@ def test_agent_speaks_a_turn_with_xtts(tmp_path, xtts_checkpoint):
     assert turn["voice"] == "clone" and turn["agent_text"]
     assert turn["playback_start"] is not None and turn["tts_first_audio"] >= turn["first_chunk_ready"]
     assert result.output_rms(turn["playback_start"], turn["playback_start"] + 0.3) > 0  # random weights: noise
+
+
+def test_the_persona_language_reaches_the_llm_and_xtts(tmp_path, xtts_checkpoint):
+    with ChatServer(reply="Gerne! Was kann ich für Sie tun?") as llm:
+        result = replay(SPEECH / "lhotse_ES2011a.Headset-0-40s-46s.wav", tmp_path,
+                        **xtts_overrides(xtts_checkpoint, tmp_path),
+                        **{"personas.assistant.language": "de", "llm.base_url": llm.base_url})
+        requests = [r for r in llm.chat_requests() if r.messages[-1]["content"] == result.turns[0]["user_text"]]
+    (turn,) = result.turns
+    assert turn["reply_language"] == "de" and turn["agent_text"] == "Gerne! Was kann ich für Sie tun?"
+    assert requests and requests[-1].messages[-2] == {"role": "system", "content": "Reply in German."}
+    assert not [line for line in result.console if line.startswith("error:")]
+
+
+def test_a_voice_that_cannot_speak_the_language_is_said_once(tmp_path, xtts_checkpoint):
+    scenario = build(tmp_path / "in.wav", [(spoken("Use the joe voice."), 0.5)])
+    result = replay(scenario["path"], tmp_path, **xtts_overrides(xtts_checkpoint, tmp_path),
+                    **{"personas.assistant.language": "de"})
+    (turn,) = result.turns
+    assert turn["command"] == "voice:joe" and turn["voice"] == "joe"
+    assert turn["reply_language"] == "en"  # said in a language joe speaks, not mangled German
+    errors = [line for line in result.console if line.startswith("error:")]
+    assert errors == ["error: the Piper voice 'joe' speaks English, not German; "
+                      "add a Piper voice for de or use an XTTS voice"], result.console
 
 
 def test_voices_add_then_a_second_start_hits_the_cache(tmp_path, xtts_checkpoint):
