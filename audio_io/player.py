@@ -3,6 +3,8 @@
 The device callback (or the file-mode clock) pulls blocks with `read()`; gaps
 are filled with zeros, so `clear()` and `pause()` take effect within one block.
 Chunks carry a turn id, and chunks of a flushed turn are dropped on arrival.
+Sound that stops or starts mid-word is faded over a few milliseconds, since a
+waveform cut anywhere but at zero is heard as a click.
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+
+FADE_S = 0.005  # short enough to keep a barge-in prompt, long enough to be no click
 
 
 @dataclass
@@ -48,6 +52,10 @@ class Player:
         self._playing_turn: int | None = None
         self._playbacks: dict[int, Playback] = {}
         self._held: set[int] = set()  # turns prepared ahead, not to be played yet
+        self._fade = max(1, round(FADE_S * rate))
+        self._sounding = False  # the last block ended in the middle of a turn's audio
+        self._tail = np.zeros(0, dtype=np.float32)  # faded-out sound still to play after a stop
+        self._fade_in_left = 0  # samples still to fade in after a resume
 
     # --- producer side -------------------------------------------------
     def push(self, turn: int, sentence: int, audio: np.ndarray, sentence_done: bool = False) -> None:
@@ -63,6 +71,7 @@ class Player:
     def clear(self, below_turn: int | None = None) -> None:
         """Flush everything queued; drop later chunks of turns below `below_turn`."""
         with self._lock:
+            self._stop_sounding()
             self._queue.clear()
             self._offset = 0
             self._paused = False
@@ -81,6 +90,8 @@ class Player:
 
     def pause(self, at: float) -> None:
         with self._lock:
+            if not self._paused:
+                self._stop_sounding()
             self._paused = True
             playback = self._playbacks.get(self._playing_turn)
             if playback is not None:
@@ -88,6 +99,8 @@ class Player:
 
     def resume(self) -> None:
         with self._lock:
+            if self._paused and self._queue:
+                self._fade_in_left = self._fade
             self._paused = False
 
     def playback(self, turn: int) -> Playback:
@@ -109,9 +122,12 @@ class Player:
         """Fill one output block that starts at input time `t`."""
         out = np.zeros(frames, dtype=np.float32)
         with self._lock:
+            filled = len(self._tail[:frames])
+            out[:filled], self._tail = self._tail[:frames], self._tail[frames:]
+            start = filled
             if self._paused or not self._queue or not self._ready():
+                self._sounding = False
                 return out
-            filled = 0
             while filled < frames and self._queue:
                 chunk = self._queue[0]
                 take = min(frames - filled, len(chunk.audio) - self._offset)
@@ -122,7 +138,34 @@ class Player:
                 if self._offset >= len(chunk.audio):
                     self._queue.popleft()
                     self._offset = 0
+            self._fade_in(out[start:filled])
+            self._sounding = bool(self._queue) and filled == frames
             return out
+
+    def _stop_sounding(self) -> None:
+        """Queue the next few ms, faded to zero, to play in place of a cut mid-waveform."""
+        if not self._sounding:
+            return
+        upcoming, offset = [], self._offset
+        wanted = self._fade
+        for chunk in self._queue:
+            piece = chunk.audio[offset:offset + wanted]
+            upcoming.append(piece)
+            wanted -= len(piece)
+            offset = 0
+            if wanted <= 0:
+                break
+        audio = np.concatenate(upcoming) if upcoming else np.zeros(0, dtype=np.float32)
+        self._tail = audio * np.linspace(1.0, 0.0, len(audio), endpoint=False, dtype=np.float32)
+        self._sounding = False
+
+    def _fade_in(self, audio: np.ndarray) -> None:
+        if not self._fade_in_left or not len(audio):
+            return
+        done = self._fade - self._fade_in_left
+        count = min(self._fade_in_left, len(audio))
+        audio[:count] *= np.arange(done, done + count, dtype=np.float32) / self._fade
+        self._fade_in_left -= count
 
     def _ready(self) -> bool:
         """A new turn waits for its release, then its prebuffer or a whole first sentence."""

@@ -66,7 +66,8 @@ def test_player_plays_in_order_and_clears_within_a_block():
     assert np.all(block[:30] == 1) and np.all(block[30:] == 0.5)
     assert player.playback(1).started_at == 2.0
     player.clear(below_turn=2)
-    assert not player.busy and np.all(player.read(40, 2.04) == 0)
+    after = player.read(40, 2.04)
+    assert not player.busy and np.all(after[5:] == 0)  # 5 ms of fade-out at 1 kHz, then silence
     player.push(1, 2, np.ones(10, np.float32))  # a late chunk of the flushed turn
     assert not player.busy
 
@@ -85,10 +86,26 @@ def test_player_pause_keeps_the_unplayed_audio():
     player.push(1, 0, np.arange(1, 41, dtype=np.float32), sentence_done=True)
     first = player.read(10, 0.0)
     player.pause(0.01)
-    assert np.all(player.read(10, 0.01) == 0)
+    assert np.all(player.read(10, 0.01)[5:] == 0)  # faded out over 5 ms
     player.resume()
-    assert np.array_equal(player.read(10, 0.02), np.arange(11, 21, dtype=np.float32))
+    resumed = player.read(10, 0.02)
+    assert np.array_equal(resumed[5:], np.arange(16, 21, dtype=np.float32))  # from where it paused
     assert first[0] == 1
+
+
+def test_player_fades_where_sound_stops_or_starts_mid_word():
+    player = Player(rate=1000)
+    player.push(1, 0, np.full(100, 0.5, np.float32), sentence_done=True)
+    out = [player.read(10, 0.0)]
+    player.pause(0.01)
+    out += [player.read(10, 0.01)]
+    player.resume()
+    out += [player.read(10, 0.02)]
+    player.clear()
+    out += [player.read(10, 0.03)]
+    signal = np.concatenate(out)
+    assert np.max(np.abs(np.diff(signal))) <= 0.5 / 5 + 1e-6  # no jump bigger than one fade step
+    assert np.all(signal[15:20] == 0) and np.all(signal[35:] == 0)  # and silent within 5 ms
 
 
 def test_heard_text_truncates_the_cut_sentence():
