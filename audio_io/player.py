@@ -149,6 +149,8 @@ class Player:
         upcoming, offset = [], self._offset
         wanted = self._fade
         for chunk in self._queue:
+            if chunk.turn != self._queue[0].turn:
+                break
             piece = chunk.audio[offset:offset + wanted]
             upcoming.append(piece)
             wanted -= len(piece)
