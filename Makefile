@@ -10,7 +10,8 @@ XTTS := $(VENV)/.installed-xtts
 # native build picks crash on some virtual machines. pip's wheel cache is
 # bypassed for it, since its key ignores CMAKE_ARGS and would hand back any
 # wheel built earlier with other flags.
-LLAMA_CPP := llama-cpp-python==0.3.36
+# The pin lives in pyproject.toml alone: a second copy could drift and let pip rebuild from its cache.
+LLAMA_CPP := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_OPENMP=OFF
 
 .PHONY: run test setup setup-xtts bench clean

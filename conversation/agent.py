@@ -273,8 +273,7 @@ class Agent:
             self._commit(turn)
 
     async def _answer(self, turn: Turn) -> None:
-        voice = self._voice(turn.language)
-        turn.reply_language = voice.language
+        voice = self._voice(turn, turn.language)
         messages = (self.history.messages() + reply_instruction(self.persona.language, voice.language)
                     + [{"role": "user", "content": turn.user_text}])
         persona_llm = self.persona.llm
@@ -320,9 +319,10 @@ class Agent:
             self.reporter.agent(turn.sentences[turn.sentences_shown])
             turn.sentences_shown += 1
 
-    def _voice(self, detected_language: str | None) -> VoiceChoice:
+    def _voice(self, turn: Turn, detected_language: str | None) -> VoiceChoice:
         """The voice for a reply; a language it can't speak is said once, not every turn."""
         voice = self.models.voice_for(self.persona, self.voice_name, detected_language)
+        turn.reply_language = voice.language
         if voice.mismatch and voice.mismatch not in self._mismatches_told:
             self._mismatches_told.add(voice.mismatch)
             self.reporter.error(voice.mismatch)
@@ -336,8 +336,7 @@ class Agent:
         """Speak sentences that need no LLM (a confirmation, a resumed reply)."""
         turn.sentences = list(sentences)
         turn.llm_first_token = turn.first_chunk_ready = self.clock.now()
-        voice = self._voice(language)
-        turn.reply_language = voice.language
+        voice = self._voice(turn, language)
         await self.voice_out.say(turn.id, sentences, voice, turn.cancel,
                                  on_sentence=lambda index, text: self._show_spoken(turn, index + 1),
                                  on_first_audio=lambda: self._first_audio(turn))
