@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections import deque
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,10 @@ from .reporter import Reporter
 from .turn_log import TurnLog
 
 log = logging.getLogger(__name__)
+
+STREAM_POLL_S = 0.5  # how often the live stream is checked, and the unit of the wait before reopening it
+STREAM_RESTARTS = 3  # a stream that dies this often ...
+STREAM_RESTART_WINDOW_S = 30.0  # ... within this long is broken, not hiccuping
 
 # Given the agent and a way to end the session, what runs beside it (the live view's keys).
 Controls = Callable[[Agent, Callable[[], None]], AbstractAsyncContextManager]
@@ -120,7 +125,7 @@ async def run_live(config: Config, options: SessionOptions, reporter: Reporter,
         front.attach(asyncio.get_running_loop())
         duplex.start(front.on_block)
         front.output_latency = duplex.output_latency
-        watchdog = asyncio.ensure_future(_watch_stream(duplex, front))
+        watchdog = asyncio.ensure_future(_watch_stream(duplex, front, reporter.info))
         try:
             async with controls(agent, front.end) if controls else nullcontext():
                 if config.turn.greet:
@@ -130,8 +135,8 @@ async def run_live(config: Config, options: SessionOptions, reporter: Reporter,
             watchdog.cancel()
             duplex.stop()
         if watchdog.done() and not watchdog.cancelled():  # the stream died under us
-            raise AudioDeviceError("the audio device stopped working (unplugged, or taken by another "
-                                   "program); restart, or raise audio.latency_ms")
+            raise AudioDeviceError("the audio device kept stopping, even when reopened (unplugged, taken by "
+                                   "another program, or too busy); raise audio.latency_ms, or restart")
 
 
 async def run_text(config: Config, options: SessionOptions, reporter: Reporter, lines=None) -> None:
@@ -152,10 +157,29 @@ async def run_text(config: Config, options: SessionOptions, reporter: Reporter, 
             speaker.stop()
 
 
-async def _watch_stream(duplex: LiveDuplex, front: FrontEnd) -> None:
-    """A device stream that dies leaves the agent deaf: end the session with a message instead."""
-    while duplex.alive:
-        await asyncio.sleep(0.5)
+async def _watch_stream(duplex: LiveDuplex, front: FrontEnd, say: Callable[[str], None]) -> None:
+    """A device stream that dies leaves the agent deaf: reopen it, and end the session only if it keeps dying.
+
+    PortAudio's ALSA streams die on an overrun they cannot recover (a busy machine, a sound server
+    that changes its timing); reopened, they run on. The input timeline goes on from where it was.
+    """
+    recent: deque[float] = deque(maxlen=STREAM_RESTARTS)
+    while True:
+        while duplex.alive:
+            await asyncio.sleep(STREAM_POLL_S)
+        now = asyncio.get_running_loop().time()
+        if len(recent) == STREAM_RESTARTS and now - recent[0] < STREAM_RESTART_WINDOW_S:
+            break
+        recent.append(now)
+        log.warning("the audio stream stopped; reopening it")
+        duplex.stop()
+        await asyncio.sleep(STREAM_POLL_S * len(recent))  # give whatever upset it a moment to settle
+        try:
+            duplex.start(front.on_block)
+        except AudioDeviceError:
+            break
+        front.output_latency = duplex.output_latency
+        say("the audio device hiccuped; reopened it")
     front.end()
 
 

@@ -182,3 +182,50 @@ def test_a_language_the_english_only_model_cannot_hear_is_a_clear_error():
     with pytest.raises(ModelMissingError) as error:
         WhisperTranscriber(SttSettings(language="de")).load()
     assert "only knows English" in str(error.value) and "stt.language" in str(error.value)
+
+
+class DyingStream:
+    """A device stream that dies on its first `deaths` starts (an ALSA overrun it can't recover)."""
+
+    output_latency = 0.05
+
+    def __init__(self, deaths: int):
+        self.deaths, self.starts, self.alive = deaths, 0, False
+
+    def start(self, on_block) -> None:
+        self.starts += 1
+        self.alive = self.starts > self.deaths
+
+    def stop(self) -> None:
+        self.alive = False
+
+
+class Front:
+    on_block = None
+    output_latency = 0.0
+
+    def __init__(self):
+        self.ended = False
+
+    def end(self) -> None:
+        self.ended = True
+
+
+@pytest.mark.parametrize("deaths,reopened,ended", [(1, 1, False), (3, 3, False), (10, 3, True)])
+def test_a_dying_audio_stream_is_reopened_unless_it_keeps_dying(monkeypatch, deaths, reopened, ended):
+    import asyncio
+
+    from conversation import session
+
+    monkeypatch.setattr(session, "STREAM_POLL_S", 0.001)
+    stream, front, said = DyingStream(deaths), Front(), []
+    stream.start(None)
+
+    async def watch():
+        watchdog = asyncio.ensure_future(session._watch_stream(stream, front, said.append))
+        await asyncio.sleep(0.2)
+        watchdog.cancel()
+
+    asyncio.run(watch())
+    assert stream.starts - 1 == len(said) == reopened
+    assert front.ended == ended and stream.alive != ended
