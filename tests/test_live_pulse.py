@@ -284,7 +284,8 @@ def test_open_speaker_echo_and_barge_in_through_pulseaudio(pulse, jfk_wav, agent
     assert "Traceback" not in agent.stderr, agent.describe()
     turns = read_turns(tmp_path / "turns.jsonl")
     first = turns[0]
-    assert JFK_WORDS in words(first["user_text"]), turns  # the greeting's echo made no turn
+    # The user's question made the first turn, not any echo ("ask" comes back as "asked" at times).
+    assert "what your country can do for you" in words(first["user_text"]), turns
     assert first["interrupted"] and first["barge_in_at"] is not None, turns
     # Not cut off by its own voice: the barge-in came with the user, after seconds of echoed story.
     assert first["barge_in_at"] - first["playback_start"] >= 3.0, first
