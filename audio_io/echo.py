@@ -17,7 +17,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-SAMPLE_RATE = 16000
+from .rates import SAMPLE_RATE
+
 FRAME_LEN = 160  # 10 ms: the only frame size AEC3 takes
 FRAME_S = FRAME_LEN / SAMPLE_RATE
 

@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from .rates import SAMPLE_RATE
+
 RT60_S = 0.3  # a furnished living room or office
 _EARLY_REFLECTIONS = 5  # walls, desk, ceiling: distinct copies 2-20 ms after the direct path
 _TAIL_START_S = 0.005
@@ -79,7 +81,8 @@ def _like(samples: np.ndarray, dtype: np.dtype) -> np.ndarray:
 class RoomEcho:
     """Delayed, attenuated, reverberated speaker output added to the mic, streaming."""
 
-    def __init__(self, delay_ms: float, gain_db: float, sample_rate: int = 16000, reverb: bool = True, seed: int = 0):
+    def __init__(self, delay_ms: float, gain_db: float, sample_rate: int = SAMPLE_RATE, reverb: bool = True,
+                 seed: int = 0):
         if delay_ms < 0:
             raise ValueError(f"echo delay must be >= 0 ms, got {delay_ms}")
         self.sample_rate = sample_rate

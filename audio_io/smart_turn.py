@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from .rates import SAMPLE_RATE
+
 WINDOW = 8 * SAMPLE_RATE
 MODEL_FILE = "audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx"
 

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import webrtcvad
 
+from .rates import SAMPLE_RATE
 from .settings import VadSettings
-
-SAMPLE_RATE = 16000
 
 
 @dataclass(frozen=True)

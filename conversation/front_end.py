@@ -12,9 +12,8 @@ import numpy as np
 
 from audio_io.echo import FRAME_LEN as AEC_FRAME, EchoCanceller
 from audio_io.player import Player
+from audio_io.rates import SAMPLE_RATE as RATE
 from audio_io.resample import Framer, StreamResampler
-
-RATE = 16000
 
 
 class FrontEnd:
