@@ -9,7 +9,7 @@ from contextlib import nullcontext
 from audio_io.duplex import AudioDeviceError, list_devices
 from audio_io.files import AudioFileError
 from llm.base import LlmError
-from stt.whisper import ModelMissingError
+from stt.whisper import WhisperModelMissing
 from audio_io.smart_turn import SmartTurnMissing
 from tts.errors import VoiceError
 from tts.xtts import XttsUnavailableError
@@ -18,7 +18,7 @@ from .config import ConfigError, load_config
 from .reporter import PlainReporter
 from .session import SessionOptions, run_file, run_live, run_text
 
-USER_ERRORS = (ConfigError, AudioFileError, AudioDeviceError, ModelMissingError, LlmError, VoiceError,
+USER_ERRORS = (ConfigError, AudioFileError, AudioDeviceError, WhisperModelMissing, LlmError, VoiceError,
                SmartTurnMissing, ValueError, XttsUnavailableError)
 
 

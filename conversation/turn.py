@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-STAGES = ("speech_start", "speech_end", "endpoint", "stt_done", "llm_first_token",
-          "first_chunk_ready", "tts_first_audio", "playback_start")
+TIMESTAMPS = ("speech_start", "speech_end", "endpoint", "stt_done", "llm_first_token",
+              "first_chunk_ready", "tts_first_audio", "playback_start")
 # `endpoint` is the pause that started the work; `committed` is when the turn was
 # known to be over, so playback could start. Work before it is speculative.
 
@@ -55,7 +55,7 @@ class Turn:
         return " ".join(self.sentences)
 
     def record(self) -> dict:
-        times = {name: _rounded(getattr(self, name)) for name in STAGES}
+        times = {name: _rounded(getattr(self, name)) for name in TIMESTAMPS}
         v2v = None
         if self.playback_start is not None:
             v2v = round((self.playback_start - self.speech_end) * 1000)

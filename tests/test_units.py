@@ -177,9 +177,9 @@ def test_the_reply_language_follows_the_persona_or_the_user():
 
 def test_a_language_the_english_only_model_cannot_hear_is_a_clear_error():
     from stt.settings import SttSettings
-    from stt.whisper import ModelMissingError, WhisperTranscriber
+    from stt.whisper import WhisperModelMissing, WhisperTranscriber
 
-    with pytest.raises(ModelMissingError) as error:
+    with pytest.raises(WhisperModelMissing) as error:
         WhisperTranscriber(SttSettings(language="de")).load()
     assert "only knows English" in str(error.value) and "stt.language" in str(error.value)
 

@@ -18,10 +18,10 @@ from tts.base import SpeechRequest
 from tts.tts_bench import run_tts_benchmark, xtts_benchmark_variants
 from tts.voice_cache import VoiceCache, conditioning_key, model_identity
 from tts.xtts import (
-    ModelMissingError,
     ReferenceAudioError,
     SentenceFader,
     TextTooLongError,
+    XttsModelMissing,
     XttsSynthesizer,
 )
 from tts.xtts_settings import UnsupportedLanguageError, XttsModelSettings, XttsVoice, normalize_language
@@ -75,7 +75,7 @@ def synth(xtts_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Xt
 # ---- errors that need no model ------------------------------------------
 def test_missing_checkpoint_dir_says_where_to_get_weights(tmp_path: Path) -> None:
     synth = XttsSynthesizer(XttsModelSettings(checkpoint_dir=tmp_path / "absent"))
-    with pytest.raises(ModelMissingError) as caught:
+    with pytest.raises(XttsModelMissing) as caught:
         synth.load()
     message = str(caught.value)
     assert "\n" not in message
@@ -85,7 +85,7 @@ def test_missing_checkpoint_dir_says_where_to_get_weights(tmp_path: Path) -> Non
 def test_missing_checkpoint_file_is_named(tmp_path: Path) -> None:
     for name in ("config.json", "vocab.json"):
         (tmp_path / name).write_text("{}")
-    with pytest.raises(ModelMissingError, match="lacks model.pth"):
+    with pytest.raises(XttsModelMissing, match="lacks model.pth"):
         XttsSynthesizer(XttsModelSettings(checkpoint_dir=tmp_path)).load()
 
 

@@ -1,7 +1,9 @@
 """Coqui XTTS v2 streaming synthesizer (coqui-tts, the maintained fork).
 
 torch and coqui-tts are imported in `load()` only, so importing this module
-costs nothing and a missing install gives a one-line error.
+costs nothing and a missing install gives a one-line error. The checkpoint
+check, the loading errors and the model set-up are in tts/xtts_loading.py;
+their public names are importable from here too.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import numpy as np
 
 from tts.base import SpeechRequest
 from tts.voice_cache import CacheStats, VoiceCache, conditioning_key, file_digest, model_identity
+from tts.xtts_loading import (XttsModelMissing, XttsNotInstalledError, XttsRuntime, XttsUnavailableError,
+                              cast_to_own_dtype, check_checkpoint, gpt_to_half, import_torch_backend, load_model)
 from tts.xtts_settings import XttsModelSettings, XttsVoice, normalize_language
 
 if TYPE_CHECKING:
@@ -26,28 +30,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tts.xtts")
 
-REQUIRED_FILES = ("config.json", "model.pth", "vocab.json")
-WEIGHTS_HINT = (
-    "get config.json, model.pth and vocab.json (speakers_xtts.pth optional) from Coqui's XTTS-v2 "
-    "release on Hugging Face (coqui/XTTS-v2); the weights are under the Coqui Public Model License, "
-    "non-commercial use only"
-)
+# What callers use; the loading errors and check_checkpoint are defined in tts/xtts_loading.py.
+__all__ = ["Conditioning", "ReferenceAudioError", "SentenceFader", "TextTooLongError", "XttsModelMissing",
+           "XttsNotInstalledError", "XttsRuntime", "XttsSynthesizer", "XttsUnavailableError", "check_checkpoint"]
+
 # Languages whose text front end needs an optional coqui-tts extra.
 _LANGUAGE_EXTRAS = {"ja": "ja", "ko": "ko", "zh-cn": "zh"}
 # XTTS decodes 22.05 kHz GPT frames into 24 kHz audio.
 OUTPUT_SAMPLE_RATE = 24000
-
-
-class XttsUnavailableError(RuntimeError):
-    """XTTS cannot run here; the caller may fall back to another backend."""
-
-
-class ModelMissingError(XttsUnavailableError):
-    """The checkpoint directory or one of its files is missing."""
-
-
-class XttsNotInstalledError(XttsUnavailableError):
-    """torch or coqui-tts is not installed."""
 
 
 class ReferenceAudioError(ValueError):
@@ -59,32 +49,11 @@ class TextTooLongError(ValueError):
 
 
 @dataclass(frozen=True)
-class XttsRuntime:
-    """What is really active after `load()`, for logs and benchmarks."""
-
-    device: str
-    fp16_gpt: bool
-    fp16_decoder: bool
-    deepspeed: bool
-    kv_cache: bool
-    max_audio_tokens: int
-
-
-@dataclass(frozen=True)
 class Conditioning:
     """A voice as XTTS consumes it, kept on the model's device."""
 
     gpt_cond_latent: torch.Tensor
     speaker_embedding: torch.Tensor
-
-
-def check_checkpoint(checkpoint_dir: Path) -> None:
-    """Raise ModelMissingError unless the directory holds the required files."""
-    if not checkpoint_dir.is_dir():
-        raise ModelMissingError(f"XTTS checkpoint directory {checkpoint_dir} not found: {WEIGHTS_HINT}")
-    missing = [name for name in REQUIRED_FILES if not (checkpoint_dir / name).is_file()]
-    if missing:
-        raise ModelMissingError(f"XTTS checkpoint {checkpoint_dir} lacks {', '.join(missing)}: {WEIGHTS_HINT}")
 
 
 class XttsSynthesizer:
@@ -109,11 +78,11 @@ class XttsSynthesizer:
             return
         checkpoint_dir = self.settings.checkpoint_dir
         check_checkpoint(checkpoint_dir)
-        torch = _import_torch_backend()
+        torch = import_torch_backend()
         started = time.perf_counter()
         device = self._pick_device(torch)
         deepspeed_on = self._deepspeed_wanted(device)
-        model, deepspeed_on = _load_model(checkpoint_dir, deepspeed_on)
+        model, deepspeed_on = load_model(checkpoint_dir, deepspeed_on)
         model.to(device)
         self.model = model
         try:
@@ -187,12 +156,12 @@ class XttsSynthesizer:
         # DeepSpeed already turned the GPT to fp16 with its own kernels.
         fp16_gpt = deepspeed_on or self.settings.fp16_gpt
         if self.settings.fp16_gpt and not deepspeed_on:
-            _gpt_to_half(model)
+            gpt_to_half(model)
         if self.settings.fp16_decoder:
             model.hifigan_decoder.waveform_decoder.half()
         # Latents and speaker embedding arrive in whatever dtype the GPT and the
         # fp32 conditioning produced; the decoder takes its own.
-        model.hifigan_decoder.waveform_decoder.register_forward_pre_hook(_cast_to_own_dtype, with_kwargs=True)
+        model.hifigan_decoder.waveform_decoder.register_forward_pre_hook(cast_to_own_dtype, with_kwargs=True)
         return fp16_gpt, self.settings.fp16_decoder
 
     def _warm_up(self) -> None:
@@ -388,67 +357,6 @@ class SentenceFader:
         if tail.size:
             tail = tail * np.linspace(1.0, 0.0, tail.size, dtype=np.float32)
         return tail
-
-
-# ---- torch helpers (called only after load() imported torch) ------------
-def _import_torch_backend() -> Any:
-    try:
-        import torch
-        import TTS.tts.models.xtts  # noqa: F401  (fails early if coqui-tts is broken)
-    except ImportError as error:
-        raise XttsNotInstalledError(
-            f"XTTS needs torch and coqui-tts ({error.name or error} is missing): install the project's xtts extra"
-        ) from None
-    return torch
-
-
-def _load_model(checkpoint_dir: Path, use_deepspeed: bool) -> tuple[Any, bool]:
-    """Build Xtts from config.json and load weights; retry without DeepSpeed if it fails."""
-    from TTS.tts.configs.xtts_config import XttsConfig
-    from TTS.tts.models.xtts import Xtts
-
-    config = XttsConfig()
-    config.load_json(str(checkpoint_dir / "config.json"))
-    config.model_args.kv_cache = True
-    model = Xtts(config)
-    try:
-        model.load_checkpoint(config, checkpoint_dir=str(checkpoint_dir), eval=True, use_deepspeed=use_deepspeed)
-    except Exception as error:  # noqa: BLE001  DeepSpeed fails in many ways; fp16 still works
-        if not use_deepspeed:
-            raise
-        logger.warning("XTTS: DeepSpeed failed (%s); loading without it", str(error).splitlines()[0])
-        return _load_model(checkpoint_dir, use_deepspeed=False)
-    return model, use_deepspeed
-
-
-def _gpt_to_half(model: Any) -> None:
-    """Turn the autoregressive GPT (not its conditioning encoders) to fp16.
-
-    The same modules DeepSpeed halves. XTTS replaces GPT-2's position table
-    with a function returning float32 zeros, which would promote every hidden
-    state back to float32, so it is replaced with one returning fp16 zeros.
-    """
-    import torch
-
-    model.gpt.gpt_inference.half()
-    model.gpt.gpt.wpe = functools.partial(_null_positions, dim=model.gpt.model_dim, dtype=torch.float16)
-
-
-def _null_positions(position_ids: Any, dim: int, dtype: Any) -> Any:
-    import torch
-
-    return torch.zeros((*position_ids.shape, dim), dtype=dtype, device=position_ids.device)
-
-
-def _cast_to_own_dtype(module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-    import torch
-
-    dtype = next(module.parameters()).dtype
-
-    def cast(value: Any) -> Any:
-        return value.to(dtype) if torch.is_tensor(value) and value.is_floating_point() else value
-
-    return tuple(cast(arg) for arg in args), {name: cast(value) for name, value in kwargs.items()}
 
 
 def _to_host(wav: Any) -> np.ndarray:
