@@ -41,7 +41,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from conversation import cli
+    from conversation.app import cli
 
     if argv and argv[0] in cli.SUBCOMMANDS:
         return cli.run_subcommand(argv[0], argv[1:])

@@ -61,7 +61,7 @@ def replay(clip: Path, tmp_dir: Path, simulate_echo: tuple[float, float] | None 
            during=None, **overrides) -> Replay:
     """Replay `clip`; `during(config_path)` is an optional coroutine run alongside (e.g. edits)."""
     from conversation.config import load_config
-    from conversation.reporter import PlainReporter
+    from conversation.app.plain import PlainReporter
     from conversation.session import SessionOptions, run_file
 
     config_path = write_config(tmp_dir, **overrides)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import replay
-from conversation.scenarios import build, cough, silent_after
+from conversation.benchmarks.scenarios import build, cough, silent_after
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from audio_io.echo import EchoBackendMissing, EchoCanceller, EchoSettings
-from audio_io.echo_bench import (
+from conversation.benchmarks.echo import (
     AGENT_CLIP,
     AGENT_DBFS,
     SPEECH_DIR,

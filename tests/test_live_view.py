@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.text import Text
 
 from conftest import write_config
-from conversation.keys import AgentKeys, KeyReader, keys_in, next_name
-from conversation.live_view import LiveView
+from conversation.app.keys import AgentKeys, KeyReader, keys_in, next_name
+from conversation.app.live_view import LiveView
 
 CLIP = "lhotse_ES2011a.Headset-0-40s-46s.wav"
 
@@ -131,7 +131,7 @@ def test_header_follows_the_agent_and_help_toggles():
 
 
 def test_latency_breakdown_adds_up_to_the_bar():
-    from conversation.live_view import BAR_WIDTH, latency_bar
+    from conversation.app.live_view import BAR_WIDTH, latency_bar
 
     record = {"speech_end": 1.0, "endpoint": 1.2, "stt_done": 1.3, "llm_first_token": 1.46,
               "first_chunk_ready": 1.66, "tts_first_audio": 1.8, "committed": 1.7, "playback_start": 1.82,

@@ -6,8 +6,7 @@ import pytest
 
 from audio_io.files import read_audio
 from conftest import NO_SPEECH_CLIPS
-from conversation.benchmark import measure_turn
-from conversation.measure import first_audible, speech_active, speech_mask, true_speech_end
+from conversation.benchmarks.measure import first_audible, measure_turn, speech_active, speech_mask, true_speech_end
 
 RATE = 16000
 HOP_S = 0.005

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from conftest import replay, spoken
-from conversation.scenarios import build
+from conversation.benchmarks.scenarios import build
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

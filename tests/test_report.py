@@ -9,8 +9,9 @@ import matplotlib.image
 import pytest
 from rich.console import Console
 
-from conversation.report import ReportError, main, report
-from conversation.stats import CHAIN, VOICE_TO_VOICE, normalize_words, percentile, stage_durations_ms, word_error_rate
+from conversation.benchmarks.latency_report import ReportError, main, report
+from conversation.benchmarks.stats import normalize_words, percentile, word_error_rate
+from conversation.latency import CHAIN, VOICE_TO_VOICE, stage_durations_ms
 
 RECORD = {"turn": 1, "speech_end": 1.0, "endpoint": 1.2, "stt_done": 1.35, "llm_first_token": 1.6,
           "first_chunk_ready": 1.7, "tts_first_audio": 1.9, "committed": 2.0, "playback_start": 2.02,
@@ -119,7 +120,7 @@ def test_a_turn_without_a_reply_still_reports(tmp_path):
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_v2v_benchmark_on_a_short_clip(speech_dir, tmp_path):
-    from conversation.benchmark import run_v2v_benchmark
+    from conversation.benchmarks.v2v import run_v2v_benchmark
     from conftest import write_config
 
     config = write_config(tmp_path)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from conversation.benchmarks.tts import run_tts_benchmark, xtts_benchmark_variants
 from tts.base import SpeechRequest
-from tts.tts_bench import run_tts_benchmark, xtts_benchmark_variants
 from tts.voice_cache import VoiceCache, conditioning_key, model_identity
 from tts.xtts import (
     ReferenceAudioError,

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from conftest import SPEECH, replay, spoken, write_config
-from conversation.scenarios import build
+from conversation.benchmarks.scenarios import build
 from sse_server import ChatServer
 
 pytest.importorskip("TTS", reason="the xtts extra is not installed")
@@ -64,7 +64,7 @@ def test_a_voice_that_cannot_speak_the_language_is_said_once(tmp_path, xtts_chec
 def test_voices_add_then_a_second_start_hits_the_cache(tmp_path, xtts_checkpoint):
     from conversation.config import load_config
     from conversation.models import Models
-    from conversation.voices_cli import run as voices
+    from conversation.app.voices import run as voices
 
     config_path = write_config(tmp_path, **{k: v for k, v in xtts_overrides(xtts_checkpoint, tmp_path).items()
                                             if k.startswith("tts.")})

@@ -10,6 +10,6 @@ import pytest
 def xtts_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random XTTS v2 checkpoint directory, built once per test session."""
     pytest.importorskip("TTS.tts.models.xtts", reason="coqui-tts is not installed")
-    from tts.xtts_random import build_random_checkpoint
+    from conversation.benchmarks.random_xtts import build_random_checkpoint
 
     return build_random_checkpoint(tmp_path_factory.mktemp("xtts") / "tiny")

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from .stats import CHAIN, STAGES, VOICE_TO_VOICE, stage_durations_ms, summarize
+from ..latency import CHAIN, STAGES, VOICE_TO_VOICE, stage_durations_ms
+from .stats import summarize
 
 STAGE_COLOURS = {
     "endpoint_wait": "#9e9e9e", "stt": "#4e79a7", "llm_first_token": "#f28e2b", "first_chunk": "#edc948",

@@ -3,17 +3,25 @@
 The agent logs when *it* thought the user stopped and when *it* started
 playing. These functions look at the recordings instead: where speech
 energy really ends in the input, and where the agent first becomes audible
-in its output, so a benchmark can check the agent's clock against the sound.
+in its output, so a benchmark can check the agent's clock against the sound;
+measure_turn sets the two side by side for each turn of a replay.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
+
+from ..latency import stage_durations_ms
+from .replay import BenchmarkError
 
 BAND_HZ = (100.0, 7000.0)
 WINDOW_MS = 20.0  # long enough for a pitch period or two, short enough to place an end within ~10 ms
 MIN_FLOOR_DBFS = -90.0  # below this is digital silence (16-bit zero), not a noise floor
+MASK_HOP_S = 0.005  # speech_mask's default hop
+TALK_OVER_WINDOW_S = 0.1  # user speech this close to a reply's start was already under way (no one reacts faster)
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,69 @@ def first_audible(output: np.ndarray, rate: int, after_s: float, threshold_dbfs:
     start = max(0, int(np.ceil(after_s * rate)))
     loud = np.flatnonzero(np.abs(output[start:]) >= 10 ** (threshold_dbfs / 20))
     return None if loud.size == 0 else (start + int(loud[0])) / rate
+
+
+# --- one turn of a replay -------------------------------------------------
+
+def measure_turn(record: Mapping, mic: np.ndarray, speaker: np.ndarray, rate: int, mask: np.ndarray) -> dict:
+    """One turn's stages (from its log record) and what the audio says about it.
+
+    `mic` is the replayed clip, `speaker` the agent's output aligned with it
+    at the same `rate`, and `mask` speech_mask(mic, rate).
+    """
+    row: dict = {"turn": record.get("turn"), "user_text": record.get("user_text", ""),
+                 "interrupted": bool(record.get("interrupted")), "error": record.get("error"),
+                 **stage_durations_ms(record)}
+    speech_end, playback = record.get("speech_end"), record.get("playback_start")
+    true_end = true_speech_end(mic, rate, speech_end, mask=mask) if speech_end is not None else None
+    # Search from the earlier of the two ends: a reply that began before the
+    # true end (over the user's last words) then shows as a negative latency.
+    ends = [t for t in (true_end, speech_end) if t is not None]
+    onset = first_audible(speaker, rate, min(ends)) if ends else None
+    row.update({
+        "true_speech_end": round_or_none(true_end), "audible_at": round_or_none(onset),
+        "v2v_audio_ms": ms_between(onset, true_end),
+        "endpoint_lag_ms": ms_between(speech_end, true_end),
+        "onset_vs_log_ms": ms_between(onset, playback),
+        "talked_over": _talked_over(mask, onset),
+        "agent_already_audible": _already_audible(speaker, rate, true_end),
+    })
+    return row
+
+
+def measure_replay(clip: Path, out_wav: Path, turns: Sequence[Mapping]) -> tuple[list[dict], float]:
+    """measure_turn for every turn of one replay, and the seconds of speech in the clip."""
+    import soundfile as sf
+
+    from audio_io.files import read_audio
+
+    mic, rate = read_audio(clip)
+    speaker, out_rate = sf.read(str(out_wav), dtype="float32")
+    if out_rate != rate:
+        raise BenchmarkError(f"{out_wav} is at {out_rate} Hz but {clip} at {rate} Hz: they must be aligned")
+    mask = speech_mask(mic, rate)
+    return [measure_turn(record, mic, speaker, rate, mask) for record in turns], float(mask.sum()) * MASK_HOP_S
+
+
+def ms_between(later: float | None, earlier: float | None) -> float | None:
+    return None if later is None or earlier is None else round((later - earlier) * 1000, 1)
+
+
+def round_or_none(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _talked_over(mask: np.ndarray, onset: float | None) -> bool:
+    """The user was speaking when the reply became audible."""
+    return onset is not None and speech_active(mask, onset - TALK_OVER_WINDOW_S, onset + TALK_OVER_WINDOW_S)
+
+
+def _already_audible(speaker: np.ndarray, rate: int, at: float | None) -> bool:
+    """The agent was still talking at the user's speech end (an earlier reply): the audio onset is unreliable."""
+    if at is None:
+        return False
+    heard = first_audible(speaker, rate, max(0.0, at - 0.05))
+    return heard is not None and heard <= at
 
 
 def _mono(audio: np.ndarray) -> np.ndarray:

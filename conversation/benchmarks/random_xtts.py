@@ -7,7 +7,7 @@ sound. Random weights never emit the stop token, so every sentence runs to
 the audio token cap: set the cap to the audio length you want to time.
 
 Build a full-size one for a GPU benchmark:
-    python -m tts.xtts_random --shape full xtts-random
+    python -m conversation.benchmarks.random_xtts --shape full xtts-random
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import yaml
 
 from audio_io.files import AudioFileError, read_audio
 
-from .config import ConfigError, load_config, read_added_voices
+from ..config import ConfigError, load_config, read_added_voices
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -10,8 +10,7 @@ import numpy as np
 import soundfile as sf
 
 from audio_io.files import read_audio
-
-RATE = 16000
+from audio_io.rates import SAMPLE_RATE as RATE
 
 
 def speech_onset(audio: np.ndarray, rate: int = RATE, threshold_db: float = -25.0) -> float:

@@ -2,21 +2,21 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from contextlib import nullcontext
 
 from audio_io.duplex import AudioDeviceError, list_devices
 from audio_io.files import AudioFileError
+from audio_io.smart_turn import SmartTurnMissing
 from llm.base import LlmError
 from stt.whisper import WhisperModelMissing
-from audio_io.smart_turn import SmartTurnMissing
 from tts.errors import VoiceError
 from tts.xtts import XttsUnavailableError
 
-from .config import ConfigError, load_config
-from .reporter import PlainReporter
-from .session import SessionOptions, run_file, run_live, run_text
+from ..config import ConfigError, load_config
+from ..log_setup import setup_logging
+from ..session import SessionOptions, run_file, run_live, run_text
+from .plain import PlainReporter
 
 USER_ERRORS = (ConfigError, AudioFileError, AudioDeviceError, WhisperModelMissing, LlmError, VoiceError,
                SmartTurnMissing, ValueError, XttsUnavailableError)
@@ -28,10 +28,10 @@ SUBCOMMANDS = ("voices", "report")
 def run_subcommand(name: str, argv: list[str]) -> int:
     try:
         if name == "voices":
-            from .voices_cli import run as voices
+            from .voices import run as voices
 
             return voices(argv)
-        from .report import main as report
+        from ..benchmarks.latency_report import main as report
 
         return report(argv)
     except USER_ERRORS as error:
@@ -41,16 +41,6 @@ def run_subcommand(name: str, argv: list[str]) -> int:
 def fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
-
-
-def setup_logging(path: str) -> None:
-    """Library chatter goes to a file, never onto the conversation's screen."""
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    logging.captureWarnings(True)
 
 
 def run(args) -> int:
@@ -130,8 +120,9 @@ def _benchmark(args, config) -> int:
 
     from rich.console import Console
 
-    from . import tts_benchmark
-    from .benchmark import BenchmarkError, run_v2v_benchmark
+    from ..benchmarks import tts as tts_benchmark
+    from ..benchmarks.replay import BenchmarkError
+    from ..benchmarks.v2v import run_v2v_benchmark
 
     out = Path(args.bench_out)
     try:

@@ -1,6 +1,6 @@
 """Barge-in benchmark: interruptions, backchannels and echo, replayed in real time.
 
-    python -m conversation.bargein_bench [--out DIR] [--quick]
+    python -m conversation.benchmarks.bargein [--out DIR] [--quick]
 
 Each conversation is built from real clips: the user says something, the agent
 answers, and (in the interruption cases) the user speaks again while the
@@ -19,14 +19,14 @@ from pathlib import Path
 
 import yaml
 
-from .config import load_config
-from .reporter import PlainReporter
+from ..config import load_config
+from ..session import SessionOptions, run_file
+from ..turn_log import read_turns
+from .replay import StateClock
 from .scenarios import build, cough, silent_after
-from .session import SessionOptions, run_file
 from .stats import percentile
-from .turn_log import read_turns
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPEECH = ROOT.parent / "shared" / "speech"
 QUESTIONS = ["lhotse_common_voice_en_651325.mp3", "coqui-ai-TTS_LJ001-0002.wav", "lhotse_LJ002-0020.wav",
              "lhotse_LJ002-0035.wav", "lhotse_common_voice_en_651325.mp3"]
@@ -50,7 +50,7 @@ def _replay(wav: Path, tmp: Path, echo) -> tuple[list[dict], object]:
     config = load_config(_config(tmp))
     out, log = tmp / "out.wav", tmp / "turns.jsonl"
     options = SessionOptions(log_path=str(log), simulate_echo=echo)
-    asyncio.run(run_file(config, str(wav), str(out), options, PlainReporter(lambda line: None)))
+    asyncio.run(run_file(config, str(wav), str(out), options, StateClock()))  # a silent Reporter
     output, rate = sf.read(str(out), dtype="float32")
     return (read_turns(log) if log.exists() else []), (output, rate)
 

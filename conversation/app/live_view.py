@@ -26,7 +26,7 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from .stats import CHAIN
+from ..latency import CHAIN
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Measures echo cancellation on real speech, closed loop through RoomEcho.
 
-    python -m audio_io.echo_bench [SPEECH_DIR]
+    python -m conversation.benchmarks.echo [SPEECH_DIR]
 
 prints the tables in docs/echo.md: echo return loss enhancement (ERLE) per
 delay and gain, webrtcvad false triggers on residual echo, double-talk
@@ -19,10 +19,11 @@ import soundfile as sf
 import soxr
 import webrtcvad
 
-from .echo import FRAME_LEN, SAMPLE_RATE, EchoCanceller, EchoSettings
-from .room import RoomEcho
+from audio_io.echo import FRAME_LEN, EchoCanceller, EchoSettings
+from audio_io.rates import SAMPLE_RATE
+from audio_io.room import RoomEcho
 
-SPEECH_DIR = Path(__file__).resolve().parents[2] / "shared" / "speech"
+SPEECH_DIR = Path(__file__).resolve().parents[3] / "shared" / "speech"
 AGENT_CLIP = "lhotse_libri-1088-134315-0000.wav"  # 16 s of read speech: the agent's reply
 USER_CLIP = "faster-whisper_jfk.flac"  # 11 s with pauses: the user talking over it
 AGENT_DBFS = -20.0  # RMS of the reply as played
