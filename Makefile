@@ -27,6 +27,10 @@ run: $(BASE)
 test: check-lock $(XTTS)
 	$(PY) -m pytest -q
 
+# Seconds: the Agent on a virtual clock with fake models, the reload rules, the layout.
+test-fast: check-lock $(BASE)
+	$(PY) -m pytest -q -m fast
+
 bench: $(BASE)
 	$(PY) main.py --benchmark
 

@@ -51,7 +51,6 @@ class Player:
         self._flushed_below = 0  # chunks of turns below this id are dropped
         self._playing_turn: int | None = None
         self._playbacks: dict[int, Playback] = {}
-        self._held: set[int] = set()  # turns prepared ahead, not to be played yet
         self._fade = max(1, round(FADE_S * rate))
         self._sounding = False  # the last block ended in the middle of a turn's audio
         self._tail = np.zeros(0, dtype=np.float32)  # faded-out sound still to play after a stop
@@ -79,15 +78,6 @@ class Player:
             if below_turn is not None:
                 self._flushed_below = max(self._flushed_below, below_turn)
 
-    def hold(self, turn: int) -> None:
-        """Queue this turn's audio but don't play it until `release()`."""
-        with self._lock:
-            self._held.add(turn)
-
-    def release(self, turn: int) -> None:
-        with self._lock:
-            self._held.discard(turn)
-
     def pause(self, at: float) -> None:
         with self._lock:
             if not self._paused:
@@ -113,9 +103,9 @@ class Player:
 
     @property
     def busy(self) -> bool:
-        """True while audio is queued or playing (held audio aside)."""
+        """True while audio is queued or playing."""
         with self._lock:
-            return any(chunk.turn not in self._held for chunk in self._queue)
+            return bool(self._queue)
 
     # --- device side ---------------------------------------------------
     def read(self, frames: int, t: float) -> np.ndarray:
@@ -170,10 +160,8 @@ class Player:
         self._fade_in_left -= count
 
     def _ready(self) -> bool:
-        """A new turn waits for its release, then its prebuffer or a whole first sentence."""
+        """A new turn waits for its prebuffer or a whole first sentence."""
         head = self._queue[0]
-        if head.turn in self._held:
-            return False
         if head.turn == self._playing_turn:
             return True
         queued = 0

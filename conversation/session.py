@@ -31,6 +31,8 @@ STREAM_POLL_S = 0.5  # how often the live stream is checked, and the unit of the
 STREAM_RESTARTS = 3  # a stream that dies this often ...
 STREAM_RESTART_WINDOW_S = 30.0  # ... within this long is broken, not hiccuping
 
+# Builds the session's models from its config; told how to tell the person about a fallback.
+ModelsFactory = Callable[[Config, Callable[[str], None]], Models]
 # Given the agent and a way to end the session, what runs beside it (the live view's keys).
 Controls = Callable[[Agent, Callable[[], None]], AbstractAsyncContextManager]
 
@@ -42,6 +44,7 @@ class SessionOptions:
     log_path: str | None = None
     realtime: bool = True
     simulate_echo: tuple[float, float] | None = None
+    make_models: ModelsFactory = Models.from_config  # tests may pass their own
 
 
 @asynccontextmanager
@@ -50,7 +53,7 @@ async def config_watcher(agent: Agent, options: SessionOptions, reporter: Report
     task = None
     if options.config_path:
         task = asyncio.ensure_future(watch_config(
-            options.config_path, agent.apply_config, lambda: agent.current is None, reporter))
+            options.config_path, lambda: agent.config, agent.apply_config, lambda: agent.idle, reporter))
     try:
         yield
     finally:
@@ -60,12 +63,12 @@ async def config_watcher(agent: Agent, options: SessionOptions, reporter: Report
 
 
 @asynccontextmanager
-async def loaded_models(config: Config, persona: str, reporter: Reporter):
-    models = Models(config, notify=reporter.error)
+async def loaded_models(config: Config, persona: str, reporter: Reporter, make_models: ModelsFactory):
+    models = make_models(config, reporter.error)
     reporter.state("loading models")
     progress = reporter if isinstance(reporter, LoadProgress) else None  # the live view draws each model
     try:
-        await models.load([config.personas[persona].voice], progress)
+        await models.load(config, [config.personas[persona].voice], progress)
         yield models
     finally:
         await models.aclose()
@@ -78,7 +81,7 @@ async def running_agent(config: Config, options: SessionOptions, reporter: Repor
     player = Player(rate, config.audio.prebuffer_ms / 1000)
     turn_log = TurnLog(options.log_path or config.log.turns)
     try:
-        async with loaded_models(config, persona, reporter) as models:
+        async with loaded_models(config, persona, reporter, options.make_models) as models:
             agent = Agent(config, models, player, clock, reporter, turn_log, persona)
             await agent.prepare()
             try:

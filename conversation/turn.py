@@ -1,9 +1,10 @@
-"""One reply: its user utterance, its work in flight, and its timestamps."""
+"""One reply: its user utterance, its phase, its work in flight, and its timestamps."""
 from __future__ import annotations
 
 import asyncio
 import threading
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 
@@ -11,6 +12,18 @@ TIMESTAMPS = ("speech_start", "speech_end", "endpoint", "stt_done", "llm_first_t
               "first_chunk_ready", "tts_first_audio", "playback_start")
 # `endpoint` is the pause that started the work; `committed` is when the turn was
 # known to be over, so playback could start. Work before it is speculative.
+
+
+class Phase(Enum):
+    HELD = "held"  # prepared from a pause, not to be heard until the user is known to be done
+    COMMITTED = "committed"  # the user is done: this reply may be heard
+    DONE = "done"  # spoken to its end (or nothing to say)
+    INTERRUPTED = "interrupted"  # the user cut it off after it began to play
+    SUPERSEDED = "superseded"  # cancelled before it was heard: as if it never happened
+
+    @property
+    def over(self) -> bool:
+        return self in (Phase.DONE, Phase.INTERRUPTED, Phase.SUPERSEDED)
 
 
 @dataclass
@@ -34,8 +47,6 @@ class Turn:
     voice_complete: float | None = None  # Smart Turn's probability
     sentences: list[str] = field(default_factory=list)  # queued for speech, in order
     heard_text: str = ""
-    interrupted: bool = False
-    superseded: bool = False  # cancelled before it spoke; its audio went into the next turn
     resumes: int | None = None  # the id of a reply a false interruption cut; this one finishes it
     command: str | None = None  # a spoken command handled without the LLM
     resumed_reply: str = ""  # the whole reply a resumption completes
@@ -45,10 +56,66 @@ class Turn:
     barge_in_at: float | None = None
     playback_stopped_at: float | None = None
     error: str | None = None
-    cancel: threading.Event = field(default_factory=threading.Event)
-    released: asyncio.Event = field(default_factory=asyncio.Event)
+    phase: Phase = Phase.HELD
+    follows: BargeIn | None = None  # the barge-in this turn answers, taken over at its commit
+    task: asyncio.Task | None = None  # its work, owned by the agent
+    stop: threading.Event = field(default_factory=threading.Event)  # tells the synthesizer's thread
     first_audio_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task | None = None
+    _committed: asyncio.Event = field(default_factory=asyncio.Event)
+    _on_commit: list = field(default_factory=list)
+
+    # --- how others change the phase ---------------------------------------
+    def commit(self, at: float) -> None:
+        """The user is done: this reply may be heard."""
+        if self.phase is not Phase.HELD:
+            return
+        self.phase, self.committed = Phase.COMMITTED, at
+        self._committed.set()
+        for hook in self._on_commit:
+            hook()
+
+    def cancel(self, phase: Phase) -> None:
+        """End the reply early; its owner stops its work."""
+        assert phase in (Phase.INTERRUPTED, Phase.SUPERSEDED)
+        if self.phase.over:
+            return
+        self.phase = phase
+        self.stop.set()
+
+    def end(self) -> None:
+        """Its owner's last word, once the work is over: done, or never heard at all."""
+        if self.phase is Phase.COMMITTED:
+            self.phase = Phase.DONE
+        elif self.phase is Phase.HELD:
+            self.phase = Phase.SUPERSEDED
+
+    # --- questions --------------------------------------------------------
+    @property
+    def held(self) -> bool:
+        return self.phase is Phase.HELD
+
+    @property
+    def interrupted(self) -> bool:
+        return self.phase is Phase.INTERRUPTED
+
+    @property
+    def superseded(self) -> bool:
+        return self.phase is Phase.SUPERSEDED
+
+    @property
+    def in_flight(self) -> bool:
+        """Committed and still going: thinking, speaking or playing."""
+        return self.phase is Phase.COMMITTED
+
+    def when_committed(self, hook) -> None:
+        """Run `hook` at the commit (at once if already committed)."""
+        if self.phase is Phase.HELD:
+            self._on_commit.append(hook)
+        elif self.phase is Phase.COMMITTED:
+            hook()
+
+    async def wait_committed(self) -> None:
+        await self._committed.wait()
 
     @property
     def agent_text(self) -> str:
@@ -73,3 +140,18 @@ class Turn:
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+@dataclass
+class BargeIn:
+    """The user talking over a reply, from the onset until their next turn is committed."""
+
+    reply: Turn
+    onset: float
+    confirmed: bool = False  # enough speech to cut the reply; until then playback is only paused
+
+    @property
+    def carried(self) -> Turn | None:
+        """A committed reply cut before it spoke: its user's words join the next utterance."""
+        reply = self.reply
+        return reply if reply.superseded and reply.committed is not None else None

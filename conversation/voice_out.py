@@ -29,12 +29,37 @@ class VoiceChoice:
     mismatch: str | None = None  # why this voice can't speak the reply's language
 
 
+class Outlet:
+    """One reply's way to the player, closed while the reply is speculative.
+
+    `is_held()` asks the reply's phase, the one place that state lives; what
+    arrives meanwhile waits here and goes on at `flush()`, the commit.
+    """
+
+    def __init__(self, player: Player, turn_id: int, is_held: Callable[[], bool] = lambda: False):
+        self.player = player
+        self.turn_id = turn_id
+        self._is_held = is_held
+        self._waiting: list[tuple[int, np.ndarray, bool]] = []
+
+    def push(self, sentence: int, audio: np.ndarray, sentence_done: bool = False) -> None:
+        if self._is_held():
+            self._waiting.append((sentence, audio, sentence_done))
+        else:
+            self.player.push(self.turn_id, sentence, audio, sentence_done)
+
+    def flush(self) -> None:
+        for waiting in self._waiting:
+            self.player.push(self.turn_id, *waiting)
+        self._waiting.clear()
+
+
 class VoiceOut:
     def __init__(self, player: Player, thread: ModelThread):
         self.player = player
         self.thread = thread
 
-    async def speak(self, turn_id: int, sentences: asyncio.Queue, voice: VoiceChoice, cancel,
+    async def speak(self, outlet: Outlet, sentences: asyncio.Queue, voice: VoiceChoice, stop,
                     on_sentence: Callable[[int, str], None] = lambda i, s: None,
                     on_first_audio: Callable[[], None] = lambda: None) -> None:
         """Speak sentences from the queue, in order, until it yields None."""
@@ -42,7 +67,7 @@ class VoiceOut:
         while (text := await sentences.get()) is not None:
             on_sentence(index, text)
             request = SpeechRequest(text=text, voice=voice.settings, language=voice.language,
-                                    speed=voice.speed, first_in_reply=index == 0, cancel=cancel)
+                                    speed=voice.speed, first_in_reply=index == 0, cancel=stop)
             resampler = None
             first = index == 0
             async with aclosing(self.thread.iterate(lambda: voice.synthesizer.stream(request))) as chunks:
@@ -53,19 +78,19 @@ class VoiceOut:
                     if first:
                         audio = trim_leading_silence(audio)  # every ms counts before the first word
                         first = False
-                    self.player.push(turn_id, index, resampler(audio))
+                    outlet.push(index, resampler(audio))
             tail = resampler(np.zeros(0, dtype=np.float32), last=True) if resampler else np.zeros(0, np.float32)
-            self.player.push(turn_id, index, tail, sentence_done=True)
+            outlet.push(index, tail, sentence_done=True)
             index += 1
 
-    async def say(self, turn_id: int, sentences: list[str], voice: VoiceChoice, cancel,
+    async def say(self, outlet: Outlet, sentences: list[str], voice: VoiceChoice, stop,
                   on_sentence: Callable[[int, str], None] = lambda i, s: None,
                   on_first_audio: Callable[[], None] = lambda: None) -> None:
         """Speak fixed sentences (a greeting, an apology, a confirmation) without the LLM."""
         queue: asyncio.Queue = asyncio.Queue()
         for item in [*sentences, None]:
             queue.put_nowait(item)
-        await self.speak(turn_id, queue, voice, cancel, on_sentence, on_first_audio)
+        await self.speak(outlet, queue, voice, stop, on_sentence, on_first_audio)
 
 
 def trim_leading_silence(audio: np.ndarray, keep: int = 64) -> np.ndarray:

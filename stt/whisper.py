@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .base import Transcript
 from .hallucinations import collapse_repeats, is_hallucination
 from .settings import SttSettings
 
@@ -19,18 +19,6 @@ FULL_WINDOW_FRAMES = 3000  # Whisper's 30 s window, in 10 ms feature frames
 
 class WhisperModelMissing(Exception):
     """A model that cannot be loaded; the message says how to get it."""
-
-
-@dataclass(frozen=True)
-class Transcript:
-    text: str
-    language: str
-    no_speech_prob: float
-    avg_logprob: float
-
-    @property
-    def is_speech(self) -> bool:
-        return bool(self.text)
 
 
 def bundled_model_dir() -> Path:

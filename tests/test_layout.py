@@ -15,10 +15,15 @@ import ast
 from functools import lru_cache
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("audio_io", "stt", "llm", "tts")
 PACKAGES = ("conversation", *STAGES)
 MAX_LINES = 400
+AGENT_MAX_LINES = 300  # the turn-taking core must stay readable in one sitting
+
+pytestmark = pytest.mark.fast
 # Higher layers may import lower ones, never the other way round.
 LAYERS = {"stage": 0, "core": 1, "benchmarks": 2, "app": 3}
 
@@ -105,6 +110,11 @@ def test_no_module_is_over_the_line_limit():
     long = {module: n for module, path in project_files().items()
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert not long, f"over {MAX_LINES} lines, split by job: {long}"
+
+
+def test_the_agent_fits_in_one_sitting():
+    lines = len((ROOT / "conversation" / "agent.py").read_text(encoding="utf-8").splitlines())
+    assert lines < AGENT_MAX_LINES, f"conversation/agent.py has {lines} lines"
 
 
 def test_no_import_cycles():

@@ -72,12 +72,15 @@ def test_player_plays_in_order_and_clears_within_a_block():
     assert not player.busy
 
 
-def test_player_holds_a_turn_until_released():
-    player = Player(rate=1000)
-    player.hold(3)
-    player.push(3, 0, np.ones(20, np.float32), sentence_done=True)
-    assert np.all(player.read(20, 0.0) == 0)
-    player.release(3)
+def test_an_outlet_holds_a_reply_until_its_commit():
+    from conversation.voice_out import Outlet
+
+    player, held = Player(rate=1000), [True]
+    outlet = Outlet(player, 3, is_held=lambda: held[0])
+    outlet.push(0, np.ones(20, np.float32), sentence_done=True)
+    assert not player.busy and np.all(player.read(20, 0.0) == 0)
+    held[0] = False
+    outlet.flush()
     assert np.all(player.read(20, 0.02) == 1)
 
 

@@ -74,9 +74,10 @@ def test_voices_add_then_a_second_start_hits_the_cache(tmp_path, xtts_checkpoint
     assert (tmp_path / "voices.yaml").exists()
 
     async def start():
-        models = Models(load_config(config_path))
+        config = load_config(config_path)
+        models = Models.from_config(config)
         try:
-            await models.ensure_voice("me")
+            await models.ensure_voice("me", config.voices["me"])
             return models.synthesizers["xtts"].conditioning_computations
         finally:
             await models.aclose()

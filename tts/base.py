@@ -28,13 +28,17 @@ class SpeechRequest:
 class Synthesizer(Protocol):
     """Text in, float32 mono chunks in [-1, 1] at `sample_rate` out.
 
-    Constructors are cheap; `load()` loads the model. Not thread-safe: the
-    caller drives one synthesizer from one dedicated thread.
+    Constructors are cheap; `load()` loads the model and `prepare_voice()`
+    readies one voice (its model file, its cached conditioning) before its
+    first sentence. Not thread-safe: the caller drives one synthesizer from
+    one dedicated thread.
     """
 
     sample_rate: int
 
     def load(self) -> None: ...
+
+    def prepare_voice(self, voice: object) -> None: ...
 
     def stream(self, request: SpeechRequest) -> Iterator[np.ndarray]: ...
 

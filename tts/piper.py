@@ -49,7 +49,10 @@ class PiperSynthesizer:
         self._voices: dict[Path, object] = {}
         self.sample_rate = 22050
 
-    def load(self, voice: PiperVoiceSettings | None = None) -> None:
+    def load(self) -> None:
+        """Voices load in `prepare_voice`, each on first use; the bundled one is here if none is."""
+
+    def prepare_voice(self, voice: PiperVoiceSettings | None = None) -> None:
         self._voice(voice or PiperVoiceSettings())
 
     def _voice(self, settings: PiperVoiceSettings):

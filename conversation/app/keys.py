@@ -159,7 +159,7 @@ class AgentKeys:
         started = time.monotonic()
         try:
             async with self._one_load_at_a_time:
-                await self.agent.models.ensure_voice(voice)
+                await self.agent.load_voice(voice)
         except Exception as error:
             log.exception("loading voice %r failed", voice)
             self.agent.reporter.error(f"voice {voice!r} could not be loaded: {error}")

@@ -1,0 +1,56 @@
+"""Who the agent is and what was said: persona, voice and history, under the live config."""
+from __future__ import annotations
+
+from llm.base import Generation, Message
+from llm.history import History
+
+from .config import Config, Persona
+from .languages import reply_instruction
+
+
+class Dialogue:
+    def __init__(self, config: Config, persona: str | None = None):
+        self.config = config
+        self.persona_name = persona or config.default_persona
+        self._voice_override: str | None = None  # "use the X voice" until the persona changes
+        self.history = History(self.persona.system_prompt, config.llm.context_tokens)
+        self.last_reply = ""  # to recognise our own voice coming back through the mic
+
+    @property
+    def persona(self) -> Persona:
+        return self.config.personas[self.persona_name]
+
+    @property
+    def voice_name(self) -> str:
+        if self._voice_override in self.config.voices:
+            return self._voice_override
+        return self.persona.voice
+
+    @property
+    def voice_settings(self):
+        return self.config.voices[self.voice_name]
+
+    def switch_persona(self, name: str) -> None:
+        """Talk as another persona from the next reply on; the conversation so far is kept."""
+        self.persona_name = name
+        self._voice_override = None
+        self.history.system_prompt = self.persona.system_prompt
+
+    def switch_voice(self, name: str) -> None:
+        self._voice_override = name
+
+    def apply(self, config: Config) -> None:
+        self.config = config
+        if self.persona_name not in config.personas:
+            self.persona_name = config.default_persona
+        self.history.system_prompt = self.persona.system_prompt
+        self.history.context_tokens = config.llm.context_tokens
+
+    def prompt(self, user_text: str, voice_language: str | None) -> list[Message]:
+        return (self.history.messages() + reply_instruction(self.persona.language, voice_language)
+                + [{"role": "user", "content": user_text}])
+
+    def generation(self) -> Generation:
+        persona, llm = self.persona.llm, self.config.llm
+        return Generation(temperature=llm.temperature if persona.temperature is None else persona.temperature,
+                          max_tokens=persona.max_tokens or llm.max_tokens, model=persona.model or llm.model)

@@ -1,0 +1,249 @@
+"""One turn's work, start to end: transcribe, then obey a command or answer aloud.
+
+Everything a reply starts (the LLM stream, the synthesis, the end-of-turn
+judge, the announcement) runs in the reply's TaskScope and is awaited before
+the reply ends, however it ends.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from contextlib import aclosing
+from typing import Callable
+
+from audio_io.player import Player
+from llm.base import Generation, LlmError, Message
+
+from .chunker import Chunker
+from .commands import Command, parse_command
+from .dialogue import Dialogue
+from .end_of_turn import is_own_echo, sounds_complete
+from .heard import heard_text
+from .models import Models
+from .reporter import Reporter
+from .task_scope import TaskScope
+from .turn import Turn
+from .turn_log import TurnLog
+from .voice_out import Outlet, VoiceChoice, VoiceOut
+
+log = logging.getLogger(__name__)
+
+FIRST_AUDIO_PRIORITY_S = 0.5
+APOLOGY = "Sorry, I can't think right now. Please try again in a moment."
+
+
+class Responder:
+    def __init__(self, dialogue: Dialogue, models: Models, player: Player, clock, reporter: Reporter,
+                 turn_log: TurnLog, commit: Callable[[Turn], None]):
+        self.dialogue = dialogue
+        self.models = models
+        self.player = player
+        self.clock = clock
+        self.reporter = reporter
+        self.turn_log = turn_log
+        self.commit = commit  # the agent's: ends the user's turn early
+        self.voice_out = VoiceOut(player, models.tts_thread)
+        self._mismatches_told: set[str] = set()
+        self._turns_logged = 0  # the turns a person had (speculative replies aside)
+
+    async def respond(self, turn: Turn) -> None:
+        try:
+            async with TaskScope() as scope:
+                await self._work(turn, scope)
+        except asyncio.CancelledError:
+            pass  # the agent cancelled this reply; the scope has stopped its work
+        except Exception as error:  # a failing model must not end the conversation
+            log.exception("turn %d failed", turn.id)
+            turn.error = f"{type(error).__name__}: {error}"
+            self.reporter.error(f"turn {turn.id} failed: {turn.error}")
+        finally:
+            if (turn.user_text or turn.resumes) and turn.committed is not None and not turn.superseded:
+                self._finish(turn)
+            turn.end()
+
+    async def _work(self, turn: Turn, scope: TaskScope) -> None:
+        if not turn.user_text:
+            transcript = await self.models.transcribe(turn.audio)
+            turn.user_text, turn.language = transcript.text, transcript.language
+            if is_own_echo(turn.user_text, self.dialogue.last_reply):
+                log.info("ignored our own voice: %r", turn.user_text)
+                turn.user_text = ""
+        turn.stt_done = self.clock.now()
+        if not turn.user_text:
+            cut = turn.follows.reply if turn.follows is not None else None
+            if cut is not None and cut.interrupted and turn.in_flight:
+                await self._resume(turn, cut)  # a false interruption: finish what was cut off
+            return  # noise: no turn at all
+        config = self.dialogue.config
+        if turn.held and config.turn.early_end:
+            scope.start(self._commit_when_over(turn))  # on the other core, while the reply is prepared
+        command = parse_command(turn.user_text, list(config.personas), list(config.voices))
+        if command is not None:
+            await turn.wait_committed()  # a command, like a reply, waits for the turn to be over
+            await self._obey(turn, command)
+            return
+        await self._answer(turn, scope)
+
+    async def _commit_when_over(self, turn: Turn) -> None:
+        """Commit early if the words sound finished, and then the voice does too."""
+        if not sounds_complete(turn.user_text):
+            return
+        settings = self.dialogue.config.turn
+        turn.voice_complete = await self.models.voice_complete(turn.audio) if settings.smart_turn else None
+        if turn.voice_complete is not None and turn.voice_complete < settings.smart_turn_threshold:
+            return
+        # Never answer a mere breath between words: wait for enough silence first.
+        silence = self.clock.now() - turn.speech_end
+        await asyncio.sleep(max(0.0, settings.min_silence_ms / 1000 - silence))
+        self.commit(turn)
+
+    async def _answer(self, turn: Turn, scope: TaskScope) -> None:
+        voice = self._voice(turn, turn.language)
+        messages = self.dialogue.prompt(turn.user_text, voice.language)
+        sentences: asyncio.Queue = asyncio.Queue(maxsize=2)
+        outlet = self._outlet(turn)
+        think = scope.start(self._think(turn, messages, self.dialogue.generation(), sentences))
+        announce = scope.start(self._announce(turn))
+        await self.voice_out.speak(outlet, sentences, voice, turn.stop, *self._progress(turn))
+        failure = await think
+        if failure is not None:
+            turn.error = str(failure)
+            await turn.wait_committed()
+            self.reporter.error(str(failure))
+            self.reporter.state("speaking")
+            turn.sentences.append(APOLOGY)
+            self._show_spoken(turn, len(turn.sentences))
+            await self.voice_out.say(outlet, [APOLOGY], voice, turn.stop)
+        await announce
+        await self._played()
+
+    async def _think(self, turn: Turn, messages: list[Message], generation: Generation,
+                     sentences: asyncio.Queue) -> LlmError | None:
+        """Stream the reply into speakable sentences; a failure is returned for the apology."""
+        config = self.dialogue.config.chunker
+        chunker = Chunker(config.max_sentence_chars, config.first_clause_words)
+        failure = None
+        try:
+            async with aclosing(self.models.chat.stream(messages, generation)) as pieces:
+                async for piece in pieces:
+                    if turn.llm_first_token is None:
+                        turn.llm_first_token = self.clock.now()
+                    for sentence in chunker.feed(piece):
+                        await self._queue_sentence(turn, sentence, sentences)
+            for sentence in chunker.flush():
+                await self._queue_sentence(turn, sentence, sentences)
+            if not turn.sentences:
+                failure = LlmError("the LLM gave an empty reply")
+        except LlmError as error:
+            failure = error
+        # Not in a `finally`: once cancelled, nobody reads the queue, and a put could wait forever.
+        await sentences.put(None)
+        return failure
+
+    async def _queue_sentence(self, turn: Turn, sentence: str, sentences: asyncio.Queue) -> None:
+        first = turn.first_chunk_ready is None
+        if first:
+            turn.first_chunk_ready = self.clock.now()
+        turn.sentences.append(sentence)
+        await sentences.put(sentence)
+        if first:
+            # Two cores: let the first words be synthesized before generating more.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(turn.first_audio_ready.wait(), FIRST_AUDIO_PRIORITY_S)
+
+    async def _announce(self, turn: Turn) -> None:
+        """Show the transcript and the reply once they are no longer speculative."""
+        await turn.wait_committed()
+        self.reporter.user(turn)
+        self._show_spoken(turn, turn.sentences_started)
+        # The turn is over; until the reply's first audio is ready, the agent is thinking.
+        self.reporter.state("speaking" if turn.first_audio_ready.is_set() else "thinking")
+
+    async def _obey(self, turn: Turn, command: Command) -> None:
+        """Switch persona or voice, and confirm in the new voice."""
+        if command.kind == "persona":
+            self.dialogue.switch_persona(command.name)
+            reply = f"Switched to {command.name.replace('_', ' ')}."
+        else:
+            self.dialogue.switch_voice(command.name)
+            reply = f"Now using the {command.name.replace('_', ' ')} voice."
+        await self.models.ensure_voice(self.dialogue.voice_name, self.dialogue.voice_settings)
+        turn.persona, turn.voice = self.dialogue.persona_name, self.dialogue.voice_name
+        turn.command = f"{command.kind}:{command.name}"
+        self.reporter.user(turn)
+        await self._say_fixed(turn, [reply], turn.language)
+
+    async def _resume(self, turn: Turn, cut: Turn) -> None:
+        """Say the rest of the reply a noise cut off, from the start of the cut sentence."""
+        rest = cut.sentences[cut.heard_sentences:]
+        if not rest:
+            return
+        turn.resumes = cut.id
+        turn.resumed_reply = cut.agent_text
+        self.reporter.state("speaking")
+        await self._say_fixed(turn, rest, cut.language)
+
+    async def _say_fixed(self, turn: Turn, sentences: list[str], language: str | None) -> None:
+        """Speak sentences that need no LLM (a confirmation, a resumed reply)."""
+        turn.sentences = list(sentences)
+        turn.llm_first_token = turn.first_chunk_ready = self.clock.now()
+        voice = self._voice(turn, language)
+        await self.voice_out.say(self._outlet(turn), sentences, voice, turn.stop, *self._progress(turn))
+        await self._played()
+
+    def _outlet(self, turn: Turn) -> Outlet:
+        outlet = Outlet(self.player, turn.id, lambda: turn.held)
+        turn.when_committed(outlet.flush)
+        return outlet
+
+    def _progress(self, turn: Turn) -> tuple[Callable, Callable]:
+        return (lambda index, text: self._show_spoken(turn, index + 1)), (lambda: self._first_audio(turn))
+
+    def _first_audio(self, turn: Turn) -> None:
+        if turn.tts_first_audio is None:
+            turn.tts_first_audio = self.clock.now()
+            turn.first_audio_ready.set()
+            if not turn.held:
+                self.reporter.state("speaking")
+
+    def _show_spoken(self, turn: Turn, started: int) -> None:
+        """Show the reply sentence by sentence as it is voiced, once it is no longer speculative."""
+        turn.sentences_started = max(turn.sentences_started, started)
+        if turn.held:
+            return
+        while turn.sentences_shown < turn.sentences_started:
+            self.reporter.agent(turn.sentences[turn.sentences_shown])
+            turn.sentences_shown += 1
+
+    def _voice(self, turn: Turn, detected_language: str | None) -> VoiceChoice:
+        """The voice for a reply; a language it can't speak is said once, not every turn."""
+        dialogue = self.dialogue
+        voice = self.models.voice_for(dialogue.persona, dialogue.voice_name, dialogue.voice_settings, detected_language)
+        turn.reply_language = voice.language
+        if voice.mismatch and voice.mismatch not in self._mismatches_told:
+            self._mismatches_told.add(voice.mismatch)
+            self.reporter.error(voice.mismatch)
+        return voice
+
+    async def _played(self) -> None:
+        while self.player.busy:
+            await asyncio.sleep(0.02)
+
+    def _finish(self, turn: Turn) -> None:
+        playback = self.player.playback(turn.id)
+        turn.playback_start = playback.started_at
+        turn.heard_text = heard_text(turn.sentences, playback) if turn.interrupted else turn.agent_text
+        turn.heard_sentences = sum(1 for i in range(len(turn.sentences)) if playback.heard_fraction(i) >= 0.98)
+        self.player.forget(turn.id)
+        self.dialogue.last_reply = turn.agent_text
+        history = self.dialogue.history
+        if turn.resumes:
+            history.replace_last_assistant(turn.resumed_reply)
+        else:
+            history.add_user(turn.user_text)
+            history.add_assistant(turn.heard_text, interrupted=turn.interrupted)
+        self._turns_logged += 1
+        record = {**turn.record(), "turn": self._turns_logged}
+        self.turn_log.write(record)
+        self.reporter.turn_done(record)

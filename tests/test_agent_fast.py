@@ -1,0 +1,196 @@
+"""The Agent's turn-taking on a virtual clock, with fake models: seconds for the whole file.
+
+Each test scripts what the user says (tagged buzzes the real endpointer hears
+as speech) and checks what the agent did: the turn log, the history, the
+speaker signal, the tasks left behind.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agent_harness import Say, Wait, converse, make_harness
+from conversation.responder import APOLOGY
+from conversation.turn import Phase
+from fakes import NOISE
+from llm.base import LlmError
+from llm.history import INTERRUPTED_NOTE
+
+pytestmark = pytest.mark.fast
+
+STORY = "Once upon a time there was a king. He had three sons. The first was tall. The second was short."
+
+
+def test_a_question_is_answered_once_the_user_is_done(tmp_path):
+    h = make_harness(tmp_path, {1: "What time is it?"}, "It is noon. Have a nice day.")
+    converse(h, Wait(0.5), Say(1, 1.2), Wait(0.5))
+    [turn] = h.turns
+    assert (turn["user_text"], turn["agent_text"]) == ("What time is it?", "It is noon. Have a nice day.")
+    assert not h.sound_between(0, 1.7), "the agent spoke over the user"
+    assert 1.7 < h.first_sound_after(1.7) < 1.7 + 0.8, "words and voice both finished: an early end"
+    assert h.agent.dialogue.history.turns == [{"role": "user", "content": "What time is it?"},
+                                              {"role": "assistant", "content": "It is noon. Have a nice day."}]
+    assert [t.phase for t in h.started] == [Phase.DONE]
+    assert h.leftover == []
+
+
+def test_a_voice_that_sounds_unfinished_waits_for_the_hangover(tmp_path):
+    h = make_harness(tmp_path, {1: "What time is it?"}, "Noon.", smart_turn=0.1)
+    converse(h, Wait(0.5), Say(1, 1.2), Wait(0.5))
+    [turn] = h.turns
+    assert turn["voice_complete"] == 0.1
+    assert h.first_sound_after(1.7) >= 1.7 + 1.3, "Smart Turn vetoed the early end"
+
+
+def test_words_that_dangle_wait_for_the_hangover(tmp_path):
+    h = make_harness(tmp_path, {1: "And so my"}, "Go on.")
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(0.5))
+    assert h.turns[0]["user_text"] == "And so my"
+    assert h.first_sound_after(1.5) >= 1.5 + 1.3
+
+
+def test_a_held_reply_is_dropped_unheard_when_the_user_goes_on(tmp_path):
+    h = make_harness(tmp_path, {1: "I want to know", 2: "the weather in Paris."}, STORY, "It is sunny in Paris.")
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(0.3), Say(2, 1.0), Wait(0.5))
+    [turn] = h.turns
+    assert turn["user_text"] == "I want to know the weather in Paris."
+    assert turn["agent_text"] == "It is sunny in Paris."
+    assert not h.sound_between(0, 2.8), "the speculative reply was heard"
+    assert h.chat.closed_early == 1 and len(h.chat.requests) == 2
+    assert [t.phase for t in h.started] == [Phase.SUPERSEDED, Phase.DONE]
+
+
+def test_barge_in_stops_the_reply_at_once_and_the_interruption_is_answered(tmp_path):
+    h = make_harness(tmp_path, {1: "Tell me a story.", 2: "Stop, please."}, STORY, "Okay, stopping.")
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(2.0), Say(2, 1.0), Wait(0.5))
+    first, second = h.turns
+    assert first["interrupted"] and not second["interrupted"]
+    assert 3.5 <= first["barge_in_at"] <= 3.6
+    assert first["playback_stopped_at"] - first["barge_in_at"] < 0.15
+    assert not h.sound_between(3.65, 4.5), "still talking over the user"
+    assert len(first["heard_text"]) < len(first["agent_text"])
+    assert second["user_text"] == "Stop, please." and second["agent_text"] == "Okay, stopping."
+    assert INTERRUPTED_NOTE in [m["content"] for m in h.agent.dialogue.history.turns]
+    assert [t.phase for t in h.started if t.user_text] == [Phase.INTERRUPTED, Phase.DONE]
+    assert h.leftover == []
+
+
+def test_a_cough_only_pauses_the_reply(tmp_path):
+    h = make_harness(tmp_path, {1: "Tell me a story."}, STORY)
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(1.5), Say(NOISE, 0.12), Wait(0.5))
+    [turn] = h.turns
+    assert not turn["interrupted"] and turn["heard_text"] == turn["agent_text"]
+    assert h.sound_between(3.5, 5.0), "playback resumed after the cough"
+
+
+def test_a_noise_long_enough_to_cut_in_gets_the_rest_of_the_reply_said(tmp_path):
+    h = make_harness(tmp_path, {1: "Tell me a story."}, STORY)
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(2.0), Say(NOISE, 0.6), Wait(0.5))
+    cut, resumed = h.turns
+    assert cut["interrupted"]
+    assert resumed["resumes"] is not None and STORY.endswith(resumed["agent_text"])
+    assert h.agent.dialogue.history.turns[-1] == {"role": "assistant", "content": STORY}
+
+
+def test_the_words_of_a_reply_cut_before_it_spoke_join_the_next_utterance(tmp_path):
+    h = make_harness(tmp_path, {1: "What is the capital?", 2: "Of France, I mean."},
+                     "Paris.", "It is Paris.", first_token_s=1.5)
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(0.7), Say(2, 1.0), Wait(0.5))
+    [turn] = h.turns
+    assert turn["user_text"] == "What is the capital? Of France, I mean."
+    assert h.transcriber.heard[-1] == [1, 2]
+    assert not h.sound_between(0, 3.2)
+
+
+def test_typed_text_cuts_off_the_reply_in_flight(tmp_path):
+    h = make_harness(tmp_path, {}, STORY, "Fine.")
+    typed = {0.2: "Tell me a story.", 2.0: "Actually, never mind."}
+    tasks = []
+    converse(h, Wait(3.0), during=lambda t: tasks.append(h.agent.on_text(typed.pop(t))) if t in typed else None)
+    first, second = h.turns
+    assert first["interrupted"] and first["user_text"] == "Tell me a story."
+    assert second["user_text"] == "Actually, never mind." and second["agent_text"] == "Fine."
+    assert all(task.done() for task in tasks)
+
+
+def test_a_barge_in_while_sentences_wait_for_the_synthesizer_leaves_no_task_behind(tmp_path):
+    # The synthesizer stalls on "Two." while the LLM fills the sentence queue and waits to add more.
+    h = make_harness(tmp_path, {1: "Count for me.", 2: "Stop."}, "One. Two. Three. Four. Five. Six.", "Okay.",
+                     stall_on=("Two.",))
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(0.6), Say(2, 1.0), Wait(0.5))
+    first, second = h.turns
+    assert first["interrupted"] and second["agent_text"] == "Okay."
+    assert h.leftover == [], f"tasks left pending: {h.leftover}"
+    assert h.chat.closed_early == 1
+
+
+def test_a_failing_llm_is_apologised_for_and_the_next_turn_works(tmp_path):
+    h = make_harness(tmp_path, {1: "Hello there.", 2: "Are you back?"}, LlmError("the server is down"), "Yes.")
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(4.0), Say(2, 1.0), Wait(0.5))
+    failed, answered = h.turns
+    assert failed["error"] == "the server is down" and failed["agent_text"].endswith(APOLOGY)
+    assert "the server is down" in h.reporter.errors
+    assert answered["agent_text"] == "Yes." and answered["error"] is None
+
+
+def test_an_empty_reply_is_an_error_said_aloud(tmp_path):
+    h = make_harness(tmp_path, {1: "Hello there."}, "")
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(0.5))
+    [turn] = h.turns
+    assert "empty reply" in turn["error"] and turn["agent_text"] == APOLOGY
+
+
+def test_a_spoken_persona_switch_needs_no_llm_and_the_next_reply_uses_it(tmp_path):
+    h = make_harness(tmp_path, {1: "Switch to the storyteller.", 2: "Tell me something."}, "A tale.")
+    converse(h, Wait(0.5), Say(1, 1.2), Wait(2.0), Say(2, 1.0), Wait(0.5))
+    switch, reply = h.turns
+    assert switch["command"] == "persona:storyteller" and switch["agent_text"] == "Switched to storyteller."
+    assert len(h.chat.requests) == 1
+    assert h.chat.requests[0][0]["content"] == h.agent.config.personas["storyteller"].system_prompt
+    assert reply["persona"] == "storyteller" and reply["voice"] == "joe_slow"
+    assert h.first_sound_after(1.7) < 1.7 + 0.8, "a command ends the turn early like any other"
+
+
+def test_our_own_voice_coming_back_is_not_a_turn(tmp_path):
+    h = make_harness(tmp_path, {1: "What colour is the sky?", 2: "The sky is blue today."}, "The sky is blue today.")
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(3.0), Say(2, 1.0), Wait(0.5))
+    assert [turn["user_text"] for turn in h.turns] == ["What colour is the sky?"]
+
+
+def test_a_noise_alone_is_no_turn(tmp_path):
+    h = make_harness(tmp_path, {}, "Hm?")
+    converse(h, Wait(0.5), Say(NOISE, 0.6), Wait(0.5))
+    assert h.turns == [] and h.chat.requests == []
+    assert h.started and all(t.phase in (Phase.SUPERSEDED, Phase.DONE) for t in h.started)
+
+
+def test_with_barge_in_off_the_user_still_gets_an_answer_after_speaking(tmp_path):
+    h = make_harness(tmp_path, {1: "Tell me a story.", 2: "Stop, please."}, STORY, "Okay.",
+                     **{"barge_in.enabled": False})
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(2.0), Say(2, 1.0), Wait(0.5))
+    first, second = h.turns
+    assert first["barge_in_at"] is None and h.sound_between(3.6, 4.4), "playback went on over the user"
+    assert first["interrupted"] and second["agent_text"] == "Okay."
+
+
+def test_shutting_down_mid_reply_stops_everything(tmp_path):
+    h = make_harness(tmp_path, {1: "Tell me a story."}, STORY)
+
+    def stop_at(t):
+        if abs(t - 2.5) < 1e-9:
+            h.stopping = asyncio.ensure_future(h.agent.cancel_all())
+
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(2.0), during=stop_at)
+    [turn] = h.turns
+    assert turn["interrupted"] and h.stopping.done()
+    assert not h.sound_between(2.6, 3.5)
+    assert h.leftover == []
+
+
+def test_the_person_sees_hearing_thinking_speaking_listening(tmp_path):
+    h = make_harness(tmp_path, {1: "What time is it?"}, "Noon.", first_token_s=1.5)
+    converse(h, Wait(0.5), Say(1, 1.2), Wait(0.5))
+    states = [s for i, s in enumerate(h.reporter.states) if i == 0 or s != h.reporter.states[i - 1]]
+    assert states == ["listening", "hearing you", "thinking", "speaking", "listening"]
+    assert h.reporter.users == ["What time is it?"] and h.reporter.spoken == ["Noon."]
