@@ -10,8 +10,10 @@ ABBREVIATIONS = {
     "approx", "inc", "ltd", "co", "corp", "dept", "est", "mt", "ft", "jan", "feb", "mar", "apr", "jun", "jul",
     "aug", "sep", "sept", "oct", "nov", "dec", "a.m", "p.m", "u.s", "u.k", "u.n", "e.u", "ph.d", "cf", "al",
 }
-_CLOSERS = "\"')]}*_»”’"
-_SENTENCE_END = ".!?。！？"
+_CLOSERS = "\"')]}*_»”’」』）】》"
+# Chinese and Japanese put no space after a sentence; Hindi (danda) and Arabic/Urdu have their own marks.
+_UNSPACED_END = "。！？"
+_SENTENCE_END = ".!?" + _UNSPACED_END + "।॥؟۔"
 _CLAUSE_BREAK = re.compile(r"[,;:—–](?=\s)|\s-\s|\s(?:and|but|or|so|because|which|while)\s")
 # Words that open a new phrase: a fair place to cut when no comma comes soon.
 _PHRASE_BREAK = re.compile(r"\s(?=(?:and|but|or|so|because|which|while|that|with|for|to|when|if)\s)")
@@ -111,7 +113,7 @@ def _end_of_sentence(text: str, i: int) -> int | None:
         j += 1
     if j >= len(text):
         return None  # wait: the next token decides (an abbreviation, a decimal, an ellipsis)
-    if not text[j].isspace():
+    if not text[j].isspace() and char not in _UNSPACED_END:
         return None  # 3.14, example.com, e.g. inside a word
     if char == ".":
         if i > 0 and text[i - 1] == ".":

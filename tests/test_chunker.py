@@ -71,3 +71,21 @@ def test_code_fence_split_across_tokens():
 def test_speakable_drops_symbol_only_text():
     assert speakable("🎉🎉 ***") == ""
     assert speakable("[the docs](http://x.y) say so") == "the docs say so"
+
+
+@pytest.mark.parametrize("reply, first", [
+    ("你好。我是你的助手。有什么可以帮你？", "你好。"),  # Chinese: no space after a full stop
+    ("こんにちは！今日はいい天気ですね。", "こんにちは！"),  # Japanese
+    ("「はい。」と言った。それから帰った。", "「はい。」"),  # a closing quote stays with its sentence
+    ("नमस्ते। मैं आपकी मदद कर सकता हूँ।", "नमस्ते।"),  # Hindi's danda
+    ("مرحبا؟ كيف يمكنني مساعدتك.", "مرحبا؟"),  # Arabic question mark
+])
+def test_a_reply_in_any_xtts_script_is_cut_at_its_first_sentence_end(reply, first):
+    chunker = Chunker()
+    emitted_at = None
+    for index, char in enumerate(reply):  # one character per token: the worst case for streaming
+        if chunker.feed(char) and emitted_at is None:
+            emitted_at = index
+            break
+    assert emitted_at is not None and emitted_at < len(reply) - 1, "the first sentence waited for the whole reply"
+    assert chunks(reply)[0] == first
