@@ -61,6 +61,9 @@ class Responder:
             if (turn.user_text or turn.resumes) and turn.committed is not None and not turn.superseded:
                 self._finish(turn)
             turn.end()
+        if turn.interrupted:
+            # The cut reply changed the prompt's tail: read it while the user is still talking.
+            await self.models.chat.warm(self.dialogue.history.messages())
 
     async def _work(self, turn: Turn, scope: TaskScope) -> None:
         if not turn.user_text:
@@ -81,7 +84,7 @@ class Responder:
         command = parse_command(turn.user_text, list(config.personas), list(config.voices))
         if command is not None:
             await turn.wait_committed()  # a command, like a reply, waits for the turn to be over
-            await self._obey(turn, command)
+            await self._obey(turn, command, scope)
             return
         await self._answer(turn, scope)
 
@@ -160,10 +163,12 @@ class Responder:
         # The turn is over; until the reply's first audio is ready, the agent is thinking.
         self.reporter.state("speaking" if turn.first_audio_ready.is_set() else "thinking")
 
-    async def _obey(self, turn: Turn, command: Command) -> None:
+    async def _obey(self, turn: Turn, command: Command, scope: TaskScope) -> None:
         """Switch persona or voice, and confirm in the new voice."""
         if command.kind == "persona":
             self.dialogue.switch_persona(command.name)
+            # A new system prompt: the LLM reads it while the switch is confirmed aloud.
+            scope.start(self.models.chat.warm(self.dialogue.history.messages()))
             reply = f"Switched to {command.name.replace('_', ' ')}."
         else:
             self.dialogue.switch_voice(command.name)

@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from .base import Message
 
 INTERRUPTED_NOTE = "The user interrupted you; your last reply was cut off where it ends."
+# When the turns outgrow the budget, the oldest go at once until they fill only this share of it.
+# Dropping one turn at a time would shift the prompt's start every turn, and a local model
+# would read the whole prompt again each time instead of reusing the part it has evaluated.
+KEEP_AFTER_TRIM = 0.5
 
 
 def estimate_tokens(text: str) -> int:
@@ -20,6 +24,7 @@ class History:
 
     def add_user(self, text: str) -> None:
         self.turns.append({"role": "user", "content": text})
+        self._trim()
 
     def add_assistant(self, text: str, interrupted: bool = False) -> None:
         """Record what the user heard; a cut-off reply is marked so the model knows.
@@ -30,6 +35,7 @@ class History:
         self.turns.append({"role": "assistant", "content": text.strip()})
         if interrupted:
             self.turns.append({"role": "system", "content": INTERRUPTED_NOTE})
+        self._trim()
 
     def replace_last_assistant(self, text: str) -> None:
         """A false interruption: the cut reply was finished after all, so it stands whole."""
@@ -41,15 +47,22 @@ class History:
             self.add_assistant(text)
 
     def messages(self) -> list[Message]:
-        """The system prompt plus as many recent turns as fit, oldest dropped first."""
-        budget = self.context_tokens - estimate_tokens(self.system_prompt)
-        kept: list[Message] = []
-        for message in reversed(self.turns):
-            budget -= estimate_tokens(message["content"])
-            if budget < 0 and kept:
-                break
-            kept.append(message)
-        kept.reverse()
-        while kept and kept[0]["role"] != "user":
-            kept.pop(0)  # a window must not open on an orphan reply
-        return [{"role": "system", "content": self.system_prompt}, *kept]
+        """The system prompt, then the turns kept (a window that opens on a user's turn)."""
+        return [{"role": "system", "content": self.system_prompt}, *self.turns]
+
+    @property
+    def budget(self) -> int:
+        return self.context_tokens - estimate_tokens(self.system_prompt)
+
+    def _trim(self) -> None:
+        if _tokens(self.turns) <= self.budget:
+            return
+        keep = self.budget * KEEP_AFTER_TRIM
+        while len(self.turns) > 1 and _tokens(self.turns) > keep:
+            self.turns.pop(0)
+        while len(self.turns) > 1 and self.turns[0]["role"] != "user":
+            self.turns.pop(0)  # a window must not open on an orphan reply
+
+
+def _tokens(messages: list[Message]) -> int:
+    return sum(estimate_tokens(message["content"]) for message in messages)

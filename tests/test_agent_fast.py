@@ -72,6 +72,9 @@ def test_barge_in_stops_the_reply_at_once_and_the_interruption_is_answered(tmp_p
     assert len(first["heard_text"]) < len(first["agent_text"])
     assert second["user_text"] == "Stop, please." and second["agent_text"] == "Okay, stopping."
     assert INTERRUPTED_NOTE in [m["content"] for m in h.agent.dialogue.history.turns]
+    warmed = h.chat.warmed[-1]
+    assert INTERRUPTED_NOTE in warmed[-1]["content"], "the cut reply was read while the user talked"
+    assert h.chat.requests[1][:len(warmed)] == warmed
     assert [t.phase for t in h.started if t.user_text] == [Phase.INTERRUPTED, Phase.DONE]
     assert h.leftover == []
 
@@ -148,6 +151,8 @@ def test_a_spoken_persona_switch_needs_no_llm_and_the_next_reply_uses_it(tmp_pat
     assert switch["command"] == "persona:storyteller" and switch["agent_text"] == "Switched to storyteller."
     assert len(h.chat.requests) == 1
     assert h.chat.requests[0][0]["content"] == h.agent.config.personas["storyteller"].system_prompt
+    warmed = h.chat.warmed[-1]
+    assert h.chat.requests[0][:len(warmed)] == warmed, "the new prompt was read while the switch was confirmed"
     assert reply["persona"] == "storyteller" and reply["voice"] == "joe_slow"
     assert h.first_sound_after(1.7) < 1.7 + 0.8, "a command ends the turn early like any other"
 

@@ -214,6 +214,9 @@ def test_agent_keys_cycle_personas_and_voices_and_load_the_voice():
             self.persona_name, self.voice_name = "assistant", "joe"
             self.reporter = SimpleNamespace(error=lambda message: None, info=lambda message: None)
 
+        async def prepare(self):
+            pass
+
         async def load_voice(self, name):
             await asyncio.sleep(0.01)
             loaded.append(name)

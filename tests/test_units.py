@@ -232,3 +232,18 @@ def test_a_dying_audio_stream_is_reopened_unless_it_keeps_dying(monkeypatch, dea
     asyncio.run(watch())
     assert stream.starts - 1 == len(said) == reopened
     assert front.ended == ended and stream.alive != ended
+
+
+def test_history_drops_old_turns_in_large_steps_so_the_prompt_prefix_holds():
+    history = History("Be brief.", context_tokens=200)
+    prompts = []
+    for i in range(40):
+        history.add_user(f"question {i} about the weather today")
+        history.add_assistant(f"answer {i}: it is sunny and warm")
+        prompts.append(history.messages())
+    starts = [prompt[1]["content"] for prompt in prompts]
+    trims = sum(1 for a, b in zip(starts, starts[1:]) if a != b)
+    assert trims <= 40 // 4, f"the prompt's start moved {trims} times in 40 turns"
+    assert all(prompt[1]["role"] == "user" for prompt in prompts)
+    assert sum(len(m["content"]) // 4 + 4 for m in prompts[-1]) <= 200
+    assert len(history.turns) < 40, "old turns are forgotten, not kept in memory"

@@ -144,6 +144,7 @@ class AgentKeys:
     def next_persona(self) -> None:
         self.agent.switch_persona(next_name(self.agent.config.personas, self.agent.persona_name))
         self._load(self.agent.voice_name)
+        self._start(self.agent.prepare())  # the new system prompt, read before the next reply needs it
 
     def next_voice(self) -> None:
         self.agent.switch_voice(next_name(self.agent.config.voices, self.agent.voice_name))
@@ -151,7 +152,10 @@ class AgentKeys:
 
     def _load(self, voice: str) -> None:
         # Until it is loaded, replies fall back to the bundled voice (Models.voice_for).
-        task = asyncio.ensure_future(self._ensure_voice(voice))
+        self._start(self._ensure_voice(voice))
+
+    def _start(self, work) -> None:
+        task = asyncio.ensure_future(work)
         self._loads.add(task)
         task.add_done_callback(self._loads.discard)
 
