@@ -53,4 +53,6 @@ class Dialogue:
     def generation(self) -> Generation:
         persona, llm = self.persona.llm, self.config.llm
         return Generation(temperature=llm.temperature if persona.temperature is None else persona.temperature,
-                          max_tokens=persona.max_tokens or llm.max_tokens, model=persona.model or llm.model)
+                          max_tokens=persona.max_tokens or llm.max_tokens, model=persona.model or llm.model,
+                          frequency_penalty=llm.frequency_penalty, presence_penalty=llm.presence_penalty,
+                          repeat_penalty=llm.repeat_penalty)

@@ -48,6 +48,7 @@ class Responder:
         self._turns_logged = 0  # the turns a person had (speculative replies aside)
 
     async def respond(self, turn: Turn) -> None:
+        trims = self.dialogue.history.trims
         try:
             async with TaskScope() as scope:
                 await self._work(turn, scope)
@@ -61,8 +62,9 @@ class Responder:
             if (turn.user_text or turn.resumes) and turn.committed is not None and not turn.superseded:
                 self._finish(turn)
             turn.end()
-        if turn.interrupted:
-            # The cut reply changed the prompt's tail: read it while the user is still talking.
+        if turn.interrupted or self.dialogue.history.trims != trims:
+            # A cut reply changed the prompt's tail, a trim its start: read it again now, while the
+            # user is still talking or thinking, rather than when their next turn needs an answer.
             await self.models.chat.warm(self.dialogue.history.messages())
 
     async def _work(self, turn: Turn, scope: TaskScope) -> None:

@@ -16,6 +16,9 @@ class Generation:
     temperature: float
     max_tokens: int
     model: str | None = None  # for servers that host several models
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    repeat_penalty: float = 1.0  # llama.cpp's own; servers ignore it
 
 
 class ChatModel(Protocol):

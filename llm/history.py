@@ -21,6 +21,7 @@ class History:
     system_prompt: str
     context_tokens: int
     turns: list[Message] = field(default_factory=list)
+    trims: int = 0  # how often old turns were dropped: each time, the prompt's start changed
 
     def add_user(self, text: str) -> None:
         self.turns.append({"role": "user", "content": text})
@@ -57,6 +58,7 @@ class History:
     def _trim(self) -> None:
         if _tokens(self.turns) <= self.budget:
             return
+        self.trims += 1
         keep = self.budget * KEEP_AFTER_TRIM
         while len(self.turns) > 1 and _tokens(self.turns) > keep:
             self.turns.pop(0)
