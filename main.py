@@ -20,6 +20,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--output", metavar="OUT.wav", help="with --input: write the agent's speaker signal here, "
                         "aligned sample for sample with IN")
     parser.add_argument("--log", metavar="TURNS.jsonl", help="turn log (overrides log.turns in the config)")
+    parser.add_argument("--llm", metavar="URL|FILE.gguf",
+                        help="answer with an OpenAI-compatible server (e.g. http://localhost:11434/v1) "
+                             "or a local .gguf model, instead of llm.* in the config")
+    parser.add_argument("--model", metavar="NAME", help="the model name to ask the server for (llm.model)")
     parser.add_argument("--text", action="store_true", help="type instead of talking")
     parser.add_argument("--plain", action="store_true",
                         help="print line by line instead of the live view (the default when not on a terminal)")

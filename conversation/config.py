@@ -189,3 +189,19 @@ def with_environment(config: Config, env: Mapping[str, str]) -> Config:
     if updates:
         config = config.model_copy(update={"llm": llm.model_copy(update=updates)})
     return config
+
+
+def with_llm(config: Config, target: str | None, model: str | None) -> Config:
+    """`--llm URL|FILE.gguf` and `--model NAME` laid over the config's llm section."""
+    updates: dict = {}
+    if target:
+        if target.startswith(("http://", "https://")):
+            updates.update(backend="openai", base_url=target)
+        else:
+            path = Path(target).expanduser()
+            if path.suffix != ".gguf" or not path.is_file():
+                raise ConfigError(f"--llm: {target} is neither a server URL (http://...) nor a .gguf file")
+            updates.update(backend="embedded", model_path=str(path.resolve()))
+    if model:
+        updates["model"] = model
+    return config.model_copy(update={"llm": config.llm.model_copy(update=updates)}) if updates else config

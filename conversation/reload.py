@@ -35,7 +35,8 @@ def _get(data: dict, dotted: str) -> Any:
 
 
 async def watch_config(path: str | Path, current: Callable[[], Config], apply: Callable[[Config], Awaitable[None]],
-                       idle: Callable[[], bool], reporter: Reporter) -> None:
+                       idle: Callable[[], bool], reporter: Reporter,
+                       adjust: Callable[[Config], Config] = lambda config: config) -> None:
     """Poll the file (and the voices file `voices add` writes); a valid edit is applied when
     `idle()`, a broken one is reported and ignored."""
     path = Path(path)
@@ -51,7 +52,7 @@ async def watch_config(path: str | Path, current: Callable[[], Config], apply: C
             continue
         seen = stamp_now
         try:
-            config = load_config(path)
+            config = adjust(load_config(path))  # the command line's settings still hold
         except ConfigError as error:
             reporter.error(f"config not reloaded, keeping the previous settings: {error}")
             continue

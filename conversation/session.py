@@ -45,6 +45,7 @@ class SessionOptions:
     realtime: bool = True
     simulate_echo: tuple[float, float] | None = None
     make_models: ModelsFactory = Models.from_config  # tests may pass their own
+    adjust: Callable[[Config], Config] = lambda config: config  # command-line settings, laid over every read
 
 
 @asynccontextmanager
@@ -53,7 +54,8 @@ async def config_watcher(agent: Agent, options: SessionOptions, reporter: Report
     task = None
     if options.config_path:
         task = asyncio.ensure_future(watch_config(
-            options.config_path, lambda: agent.config, agent.apply_config, lambda: agent.idle, reporter))
+            options.config_path, lambda: agent.config, agent.apply_config, lambda: agent.idle, reporter,
+            adjust=options.adjust))
     try:
         yield
     finally:
@@ -69,6 +71,7 @@ async def loaded_models(config: Config, persona: str, reporter: Reporter, make_m
     progress = reporter if isinstance(reporter, LoadProgress) else None  # the live view draws each model
     try:
         await models.load(config, [config.personas[persona].voice], progress)
+        reporter.info(f"answering with {models.chat.describe()}")
         yield models
     finally:
         await models.aclose()

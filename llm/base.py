@@ -24,6 +24,10 @@ class Generation:
 class ChatModel(Protocol):
     def load(self) -> None: ...
 
+    def describe(self) -> str:
+        """Which model answers, in words for the person (said once at start)."""
+        ...
+
     async def warm(self, messages: list[Message]) -> None:
         """Get ready for prompts that start with these messages (a local model caches them)."""
         ...

@@ -43,6 +43,12 @@ class EmbeddedChat:
             raise LlmError(f"llm.model_path: cannot load {path.name} ({error})") from None
         self._thread.submit(self._warm_up).result()
 
+    def describe(self) -> str:
+        if self.settings.model_path == "bundled":
+            return ("the bundled SmolLM2-135M-Instruct, a small demo model; for real answers use "
+                    "--llm with a server URL or a .gguf file")
+        return f"{Path(self.settings.model_path).name} through llama.cpp"
+
     def _warm_up(self) -> None:
         self._llama.create_chat_completion([{"role": "user", "content": "Hi"}], max_tokens=1)
 

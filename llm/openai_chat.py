@@ -19,6 +19,9 @@ class OpenAIChat:
             base_url=self.settings.base_url, api_key=self.settings.api_key or "not-needed",
             timeout=self.settings.timeout_s, max_retries=0)
 
+    def describe(self) -> str:
+        return f"{self.settings.model} at {self.settings.base_url or 'the OpenAI API'}"
+
     async def warm(self, messages: list[Message]) -> None:
         pass  # a server keeps its own caches
 

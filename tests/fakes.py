@@ -80,6 +80,9 @@ class FakeChat:
     def load(self) -> None:
         pass
 
+    def describe(self) -> str:
+        return "a scripted fake"
+
     async def warm(self, messages: list[Message]) -> None:
         self.warmed.append(messages)
 

@@ -109,3 +109,34 @@ def test_a_broken_edit_keeps_the_previous_settings(tmp_path):
     assert h.turns[0]["agent_text"] == "Hi."
     [error] = h.reporter.errors
     assert error.startswith("config not reloaded, keeping the previous settings") and "earlyend" in error
+
+
+def test_the_command_lines_llm_survives_a_reload(tmp_path):
+    from conversation.config import with_llm
+
+    h = make_harness(tmp_path, {1: "Hello there."}, "Hi.")
+    server = "http://127.0.0.1:9/v1"
+    h.config = with_llm(h.config, server, "qwen2.5:3b")
+    config_path = tmp_path / "config.yaml"
+    converse(h, Wait(1.5), Say(1, 1.0), Wait(0.5),
+             beside=lambda agent: watch_config(config_path, lambda: agent.config, agent.apply_config,
+                                               lambda: agent.idle, h.reporter,
+                                               adjust=lambda c: with_llm(c, server, "qwen2.5:3b")),
+             during=at(0.2, lambda: edit(config_path, lambda c: c["turn"].update(min_silence_ms=400))))
+    assert h.reporter.errors == [] and h.agent.config.turn.min_silence_ms == 400
+    assert (h.agent.config.llm.base_url, h.agent.config.llm.model) == (server, "qwen2.5:3b")
+    assert h.chat.requests and h.agent.dialogue.generation().model == "qwen2.5:3b"
+
+
+def test_llm_on_the_command_line_is_a_server_or_a_gguf_file(tmp_path):
+    from conversation.config import ConfigError, with_llm
+
+    base = load_config(write_config(tmp_path))
+    server = with_llm(base, "http://localhost:11434/v1", "qwen2.5:3b").llm
+    assert (server.backend, server.base_url, server.model) == ("openai", "http://localhost:11434/v1", "qwen2.5:3b")
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    local = with_llm(base, str(gguf), None).llm
+    assert (local.backend, local.model_path) == ("embedded", str(gguf.resolve()))
+    with pytest.raises(ConfigError, match="--llm: .* neither a server URL"):
+        with_llm(base, str(tmp_path / "missing.gguf"), None)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 from contextlib import nullcontext
 
@@ -13,7 +14,7 @@ from stt.whisper import WhisperModelMissing
 from tts.errors import VoiceError
 from tts.xtts import XttsUnavailableError
 
-from ..config import ConfigError, load_config
+from ..config import ConfigError, load_config, with_llm
 from ..log_setup import setup_logging
 from ..session import SessionOptions, run_file, run_live, run_text
 from .plain import PlainReporter
@@ -51,11 +52,12 @@ def run(args) -> int:
         except AudioDeviceError as error:
             return fail(str(error))
     try:
-        config = load_config(args.config)
+        adjust = functools.partial(with_llm, target=args.llm, model=args.model)
+        config = adjust(load_config(args.config))
         if args.persona and args.persona not in config.personas:
             raise ConfigError(f"--persona: no persona named {args.persona!r}; choose one of {', '.join(config.personas)}")
         options = SessionOptions(config_path=args.config, persona=args.persona, log_path=args.log, realtime=not args.no_realtime,
-                                 simulate_echo=_echo_spec(args))
+                                 simulate_echo=_echo_spec(args), adjust=adjust)
     except USER_ERRORS as error:
         return fail(str(error))
     setup_logging(config.log.app)
