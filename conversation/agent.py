@@ -193,11 +193,13 @@ class Agent:
             self.endpointer.flush(turn.committed)  # later speech is a new utterance
 
     async def _run(self, turn: Turn) -> None:
-        await self.responder.respond(turn)
-        if self.current is turn:
-            self.current = None
-            # A dropped guess while the user talks on: we are still hearing them.
-            self.reporter.state("hearing you" if self.endpointer.in_speech else "listening")
+        try:
+            await self.responder.respond(turn)
+        finally:
+            if self.current is turn:
+                self.current = None
+                # A dropped guess while the user talks on: we are still hearing them.
+                self.reporter.state("hearing you" if self.endpointer.in_speech else "listening")
 
     def on_text(self, text: str) -> asyncio.Task:
         """A typed turn (text mode): no audio, no STT; it cuts off any reply in flight."""

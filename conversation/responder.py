@@ -65,7 +65,10 @@ class Responder:
         if turn.interrupted or self.dialogue.history.trims != trims:
             # A cut reply changed the prompt's tail, a trim its start: read it again now, while the
             # user is still talking or thinking, rather than when their next turn needs an answer.
-            await self.models.chat.warm(self.dialogue.history.messages())
+            try:
+                await self.models.chat.warm(self.dialogue.history.messages())
+            except Exception as error:  # only a head start: the next reply reports a real failure
+                log.warning("warming the prompt failed: %s", error)
 
     async def _work(self, turn: Turn, scope: TaskScope) -> None:
         if not turn.user_text:
