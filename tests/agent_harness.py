@@ -109,6 +109,7 @@ class Harness:
                 yield frame, t, False
 
         await self.agent.listen(frames())
+        assert not self.agent.busy, f"the agent was still busy {SETTLE_S:g} s after the script ended"
         await self.agent.drain()
         assert loop is asyncio.get_running_loop()
 

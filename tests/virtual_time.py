@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import selectors
 
-REAL_GRACE_S = 0.002  # how long a model thread gets to answer before time moves on
+REAL_GRACE_S = 0.002  # how long the loop waits for other threads when none is working for it
+THREAD_GRACE_S = 0.1  # how long a model thread at work gets to answer before time moves on anyway
 DEADLOCK_S = 5.0  # no timer, nothing ready, no thread answering for this long: nothing ever will
 
 
@@ -23,7 +24,10 @@ class _JumpingSelector(selectors.DefaultSelector):
         self.loop: VirtualTimeLoop | None = None
 
     def select(self, timeout: float | None = None):
-        events = super().select(0 if timeout == 0 else REAL_GRACE_S)
+        # Time stands still while a model thread works (even on a busy machine), unless it takes
+        # long: a synthesizer that stalls until the reply is cancelled needs time to move on.
+        grace = THREAD_GRACE_S if self.loop.threads_at_work else REAL_GRACE_S
+        events = super().select(0 if timeout == 0 else grace)
         if events or timeout == 0:
             return events
         if timeout is None:  # no timer at all: only another thread can wake us
@@ -41,6 +45,16 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         super().__init__(selector)
         selector.loop = self
         self._now = 0.0
+        self.threads_at_work = 0
+
+    def run_in_executor(self, executor, func, *args):
+        future = super().run_in_executor(executor, func, *args)
+        self.threads_at_work += 1
+        future.add_done_callback(self._thread_done)
+        return future
+
+    def _thread_done(self, _future) -> None:
+        self.threads_at_work -= 1
 
     def time(self) -> float:
         return self._now
