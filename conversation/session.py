@@ -74,7 +74,9 @@ async def loaded_models(config: Config, persona: str, reporter: Reporter, make_m
         reporter.info(f"answering with {models.chat.describe()}")
         yield models
     finally:
+        log.info("stopping: models")  # each step of a shutdown is logged: a slow one shows where
         await models.aclose()
+        log.info("stopped")
 
 
 @asynccontextmanager
@@ -91,6 +93,7 @@ async def running_agent(config: Config, options: SessionOptions, reporter: Repor
                 async with config_watcher(agent, options, reporter):
                     yield agent
             finally:
+                log.info("stopping: replies in flight")
                 await agent.cancel_all()
     finally:
         turn_log.close()
@@ -138,6 +141,7 @@ async def run_live(config: Config, options: SessionOptions, reporter: Reporter,
                     await agent.greet()
                 await agent.listen(front.frames())
         finally:
+            log.info("stopping: audio devices")
             watchdog.cancel()
             duplex.stop()
         if watchdog.done() and not watchdog.cancelled():  # the stream died under us

@@ -106,7 +106,12 @@ class Agent:
     def interrupt(self, timeout: float = 30) -> int:
         """Ctrl-C, as a terminal sends it: SIGINT to the process group."""
         os.killpg(self.process.pid, signal.SIGINT)
-        return self.process.wait(timeout=timeout)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:  # say where the shutdown stopped (agent.log logs each step)
+            log = self.stdout_path.parent / "agent.log"
+            steps = log.read_text(errors="replace")[-2000:] if log.exists() else "(no agent.log)"
+            raise AssertionError(f"still running {timeout:g} s after Ctrl-C\n{self.describe()}\n--- agent.log\n{steps}")
 
     def kill(self) -> None:
         if self.alive():
