@@ -83,6 +83,12 @@ def jfk_wav(tmp_path) -> Path:
     return as_wav16(JFK, tmp_path)
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C reaches the agent as it would from a terminal, even when these tests run in a
+    background job, whose children inherit SIGINT ignored (then Python never sees it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Agent:
     """`python main.py ...` in its own process group, output to files (no pipe can fill up)."""
 
@@ -90,7 +96,8 @@ class Agent:
         self.stdout_path, self.stderr_path = folder / "agent.stdout", folder / "agent.stderr"
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.process = subprocess.Popen([sys.executable, "main.py", *args], cwd=REPO, env=env, stdin=stdin,
-                                            stdout=out, stderr=err, start_new_session=True)
+                                            stdout=out, stderr=err, start_new_session=True,
+                                            preexec_fn=_as_from_a_terminal)
 
     @property
     def stdout(self) -> str:
