@@ -35,5 +35,21 @@ _REPEATS = re.compile(r"\b((?:[\w']+[\s,.]+){1,8}?)\1{2,}", re.IGNORECASE)
 
 
 def collapse_repeats(text: str) -> str:
-    """Cut Whisper's repetition loops: a phrase said three or more times in a row is said once."""
-    return _REPEATS.sub(r"\1", text + " ").strip()
+    """Cut Whisper's repetition loops: a phrase said three or more times in a row is said once,
+    and so is a phrase said twice at the end and cut off as it starts a third time."""
+    return _collapse_cut_loop(_REPEATS.sub(r"\1", text + " ").strip())
+
+
+def _collapse_cut_loop(text: str) -> str:
+    """"Use the voice. Use the voice. Use the": the loop ran out of audio mid-phrase."""
+    words = text.split()
+    keys = [normalize(word) for word in words]
+    for size in range(2, len(words) // 2 + 1):
+        for cut in range(size - 1, 0, -1):  # the longest cut first: the loop's own start, not a rotation
+            start = len(words) - 2 * size - cut
+            if start < 0:
+                continue
+            phrase = keys[start:start + size]
+            if keys[start + size:start + 2 * size] == phrase and keys[start + 2 * size:] == phrase[:cut]:
+                return " ".join(words[:start + size])
+    return text

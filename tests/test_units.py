@@ -152,6 +152,9 @@ def test_openai_environment_fills_the_llm_settings():
     ("1813 13 13 13 13 13 13", "1813 13"),
     ("You can call me Abi. You can call me Abi. You can call me Abi.", "You can call me Abi."),
     ("very very good", "very very good"),  # said twice is speech, not a loop
+    ("Use the Joe voice. Use the Joe voice. Use the", "Use the Joe voice."),  # a loop cut mid-phrase
+    ("I said use the Joe voice.", "I said use the Joe voice."),
+    ("Stop it. Stop it.", "Stop it. Stop it."),  # twice, and nothing cut: speech
     ("ask not what your country can do for you, ask what you can do for your country.",
      "ask not what your country can do for you, ask what you can do for your country."),
 ])
