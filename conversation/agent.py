@@ -110,10 +110,15 @@ class Agent:
         """A committed reply is in flight (thinking, speaking or playing)."""
         return self.current is not None and self.current.in_flight
 
-    def _pause_for(self, onset: float) -> None:
+    def _barge_in_on_current(self, onset: float) -> BargeIn:
+        """The barge-in over the reply in flight, begun at `onset` unless one already is."""
         if self.barge_in is None or self.barge_in.reply is not self.current:
             self.barge_in = BargeIn(self.current, onset)
-            self.current.barge_in_at = onset
+        return self.barge_in
+
+    def _pause_for(self, onset: float) -> None:
+        barge_in = self._barge_in_on_current(onset)
+        barge_in.reply.barge_in_at = barge_in.onset
         self.player.pause(self.clock.now())
 
     def _interruption_long_enough(self) -> bool:
@@ -165,9 +170,7 @@ class Agent:
             return
         self._drop_held()
         if self._speaking():  # spoke again before hearing the reply out
-            if self.barge_in is None or self.barge_in.reply is not self.current:
-                self.barge_in = BargeIn(self.current, utterance.start)
-            self._cancel_by_user(self.barge_in)
+            self._cancel_by_user(self._barge_in_on_current(utterance.start))
         self._start_turn(utterance.audio, utterance.start, utterance.end, held=False)
 
     def _start_turn(self, audio: np.ndarray, start: float, end: float, held: bool, text: str = "") -> None:

@@ -44,7 +44,7 @@ class SessionOptions:
     log_path: str | None = None
     realtime: bool = True
     simulate_echo: tuple[float, float] | None = None
-    make_models: ModelsFactory = Models.from_config  # tests may pass their own
+    make_models: ModelsFactory = Models.from_config  # the one place a session's models are built
     adjust: Callable[[Config], Config] = lambda config: config  # command-line settings, laid over every read
 
 

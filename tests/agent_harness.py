@@ -46,9 +46,6 @@ class LoopClock:
     def now(self) -> float:
         return self._loop.time() - self._start
 
-    def tick(self, t: float) -> None:
-        pass
-
 
 @dataclass
 class Harness:
@@ -63,7 +60,6 @@ class Harness:
     output: list[np.ndarray] = field(default_factory=list)
     started: list = field(default_factory=list)  # every turn the agent started, speculative ones too
     leftover: list = field(default_factory=list)  # tasks still pending after the close
-    _input: list[np.ndarray] = field(default_factory=list)
 
     def start(self) -> Agent:
         """Build the agent; call inside the virtual loop."""
@@ -90,7 +86,6 @@ class Harness:
         """
         mic = self.script(*steps)
         frame_len = self.agent.endpointer.frame_len
-        loop = asyncio.get_running_loop()
 
         async def frames():
             index = 0
@@ -103,7 +98,6 @@ class Harness:
                     during(t)
                 frame = mic[index * frame_len:(index + 1) * frame_len]
                 frame = np.pad(frame, (0, frame_len - len(frame)))
-                self._input.append(frame)
                 self.output.append(self.player.read(frame_len, t))
                 index += 1
                 yield frame, t, False
@@ -111,7 +105,6 @@ class Harness:
         await self.agent.listen(frames())
         assert not self.agent.busy, f"the agent was still busy {SETTLE_S:g} s after the script ended"
         await self.agent.drain()
-        assert loop is asyncio.get_running_loop()
 
     async def close(self) -> None:
         await self.agent.cancel_all()
