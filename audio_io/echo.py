@@ -12,12 +12,15 @@ See docs/echo.md for the measurements behind the defaults.
 """
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .rates import SAMPLE_RATE
+
+log = logging.getLogger(__name__)
 
 FRAME_LEN = 160  # 10 ms: the only frame size AEC3 takes
 FRAME_S = FRAME_LEN / SAMPLE_RATE
@@ -37,6 +40,25 @@ class EchoSettings(BaseModel):
     gate_window_ms: float = Field(
         500.0, gt=0, le=2000, description="how long after the speaker played something its echo may still arrive"
     )
+    probe_s: float = Field(
+        0.5, ge=0, le=3, description="a soft noise burst played at start so the canceller converges before "
+        "the first reply (0: none; the first reply's first warmup_s then waits for the canceller)"
+    )
+    probe_dbfs: float = Field(-30.0, ge=-60, le=-10, description="the probe's level (RMS)")
+    probe_erle_db: float = Field(
+        15.0, ge=0, le=60, description="echo the canceller must remove from the probe to be trusted at once"
+    )
+
+
+def probe_signal(settings: EchoSettings, rate: int, seed: int = 0) -> np.ndarray:
+    """White noise with short fades: it excites every frequency, so AEC3 learns the room in half a second.
+
+    Speech would take 2 s or more; measured in docs/echo.md.
+    """
+    count = int(settings.probe_s * rate)
+    noise = np.random.default_rng(seed).standard_normal(count)
+    ramp = np.minimum(1.0, np.minimum(np.arange(count), count - 1 - np.arange(count)) / (0.02 * rate))
+    return (noise * ramp * 10 ** (settings.probe_dbfs / 20)).astype(np.float32)
 
 
 class EchoBackendMissing(RuntimeError):
@@ -109,19 +131,57 @@ class _Passthrough:
         return mic.copy()
 
 
+class _ProbeMeter:
+    """Judges from the probe whether the canceller has learnt the room: how much of its echo was removed."""
+
+    def __init__(self, skip_frames: int, erle_db: float):
+        self._skip = skip_frames  # the probe's first part, while the canceller is still learning
+        self._erle_db = erle_db
+        self._heard = 0
+        self._frames = 0
+        self._mic = 0.0
+        self._out = 0.0
+
+    def add(self, mic_power: float, out_power: float) -> None:
+        self._heard += 1
+        if self._heard > self._skip:
+            self._frames += 1
+            self._mic += mic_power
+            self._out += out_power
+
+    @property
+    def started(self) -> bool:
+        return self._heard > 0
+
+    def converged(self, quiet_power: float | None) -> bool:
+        if not self._frames:
+            return False
+        mic, out = self._mic / self._frames, self._out / self._frames
+        # The probe barely raised the mic's level: headphones or a muted speaker, nothing to cancel.
+        no_echo = quiet_power is not None and mic < 2 * quiet_power
+        erle = 10 * np.log10(mic / max(out, 1.0))
+        converged = no_echo or erle >= self._erle_db
+        log.info("echo probe: %s (removed %.1f dB of its echo; mic %.1f dB over quiet)",
+                 "canceller trusted" if converged else "not converged, the warm-up gate stays",
+                 erle, 10 * np.log10(mic / quiet_power) if quiet_power else float("nan"))
+        return converged
+
+
 class EchoCanceller:
     """Mic frame + far frame in, echo-free mic frame out; 10 ms at a time.
 
     Frames are int16, or float in [-1, 1]; the output has the mic frame's dtype.
     Keep one canceller for the whole session: it learns the echo path on the
-    first reply and keeps it through silences; `reset()` only on a new device.
+    first sound it plays and keeps it through silences; `reset()` only on a new device.
 
     `likely_echo` tells whether the frame just returned is probably residual
-    echo rather than the user, for the VAD to ignore. AEC3 needs about 2 s of
-    far-end speech to converge (docs/echo.md); until it has heard `warmup_s`
-    of it, any frame within `gate_window_ms` of far-end audio is flagged.
-    Afterwards nothing is flagged: the measured residual no longer trips the
-    VAD, while the user talking over the agent is still heard.
+    echo rather than the user, for the VAD to set aside. AEC3 needs about 2 s
+    of far-end speech to converge (docs/echo.md), or half a second of the
+    probe's noise. Until it has converged, any frame within `gate_window_ms`
+    of far-end audio is flagged; converged means a probe whose echo it removed
+    (`start_probe()`), or `warmup_s` of far-end audio heard. Afterwards nothing
+    is flagged: the measured residual no longer trips the VAD, while the user
+    talking over the agent is still heard.
     """
 
     def __init__(self, settings: EchoSettings | None = None):
@@ -136,28 +196,43 @@ class EchoCanceller:
         self._backend.reset()
         self._reset_gate()
 
+    def start_probe(self) -> None:
+        """The probe is about to play: judge the canceller by how much of its echo it removes."""
+        self._probe = _ProbeMeter(round(self.settings.probe_s / FRAME_S / 2), self.settings.probe_erle_db)
+
     @property
     def warmed_up(self) -> bool:
-        return self._far_frames_heard >= self._warmup_frames
+        return self.probe_converged or self._far_frames_heard >= self._warmup_frames
 
     def process(self, mic_frame: np.ndarray, far_frame: np.ndarray) -> np.ndarray:
         mic = _as_int16(mic_frame, "mic")
         far = _as_int16(far_frame, "far")
         out = self._backend.process(mic, far)
-        self._update_gate(far)
+        self._update_gate(mic, far, out)
         dtype = np.asarray(mic_frame).dtype
         return (out / 32768.0).astype(dtype) if np.issubdtype(dtype, np.floating) else out
 
     def _reset_gate(self) -> None:
         self._far_frames_heard = 0
         self._frames_since_far = self._window_frames  # the speaker has been silent long enough
+        self._quiet_power: float | None = None  # the mic's level with the speaker silent
+        self._probe: _ProbeMeter | None = None
+        self.probe_converged = False
         self.likely_echo = False
 
-    def _update_gate(self, far: np.ndarray) -> None:
+    def _update_gate(self, mic: np.ndarray, far: np.ndarray, out: np.ndarray) -> None:
         if _power(far) > _FAR_ACTIVE_POWER:
             self._far_frames_heard += 1
             self._frames_since_far = 0
+            if self._probe is not None:
+                self._probe.add(_power(mic), _power(out))
         else:
             self._frames_since_far += 1
         echo_may_arrive = self._frames_since_far < self._window_frames
+        if not echo_may_arrive:
+            power = _power(mic)
+            self._quiet_power = power if self._quiet_power is None else 0.95 * self._quiet_power + 0.05 * power
+            if self._probe is not None and self._probe.started:  # the probe and its echo are over
+                self.probe_converged = self._probe.converged(self._quiet_power)
+                self._probe = None
         self.likely_echo = self.settings.enabled and echo_may_arrive and not self.warmed_up

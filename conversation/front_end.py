@@ -10,10 +10,13 @@ from typing import AsyncIterator
 
 import numpy as np
 
-from audio_io.echo import FRAME_LEN as AEC_FRAME, EchoCanceller
+from audio_io.echo import FRAME_LEN as AEC_FRAME, EchoCanceller, probe_signal
 from audio_io.player import Player
 from audio_io.rates import SAMPLE_RATE as RATE
 from audio_io.resample import Framer, StreamResampler
+
+PROBE_LEAD_S = 0.3  # silence before the probe: the mic's quiet level, to tell "no echo" from "not cancelled"
+PROBE_TURN = 0  # the player's turn id for sounds that answer no one (the probe, the greeting)
 
 
 class FrontEnd:
@@ -39,6 +42,16 @@ class FrontEnd:
         speaker = self.player.read(len(mic), t + self.output_latency)
         self._loop.call_soon_threadsafe(self._queue.put_nowait, (mic, speaker))
         return speaker
+
+    def probe_echo(self) -> None:
+        """Play the echo probe, so the canceller knows the room before the first reply (docs/echo.md)."""
+        settings = self.echo.settings
+        if not settings.enabled or settings.probe_s <= 0:
+            return
+        lead = np.zeros(int(PROBE_LEAD_S * self.player.rate), dtype=np.float32)
+        self.echo.start_probe()
+        self.player.push(PROBE_TURN, 0, np.concatenate([lead, probe_signal(settings, self.player.rate)]),
+                         sentence_done=True)
 
     @property
     def pending(self) -> bool:

@@ -112,6 +112,7 @@ async def run_file(config: Config, input_path: str, output_path: str | None, opt
     async with running_agent(config, options, reporter, duplex.rate, clock) as agent:
         front = FrontEnd(agent.player, duplex.rate, agent.endpointer.frame_len, EchoCanceller(echo_settings))
         front.attach(asyncio.get_running_loop())
+        front.probe_echo()
         duplex.start(front.on_block, keep_going=lambda: agent.busy or front.pending, on_end=front.end)
         try:
             await agent.listen(front.frames())
@@ -132,6 +133,7 @@ async def run_live(config: Config, options: SessionOptions, reporter: Reporter,
     async with running_agent(config, options, reporter, duplex.rate, clock) as agent:
         front = FrontEnd(agent.player, duplex.rate, agent.endpointer.frame_len, EchoCanceller(config.echo))
         front.attach(asyncio.get_running_loop())
+        front.probe_echo()
         duplex.start(front.on_block)
         front.output_latency = duplex.output_latency
         watchdog = asyncio.ensure_future(_watch_stream(duplex, front, reporter.info))

@@ -14,7 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-from audio_io.echo import EchoBackendMissing, EchoCanceller, EchoSettings
+from audio_io.echo import EchoBackendMissing, EchoCanceller, EchoSettings, probe_signal
+from audio_io.rates import SAMPLE_RATE
 from conversation.benchmarks.echo import (
     AGENT_CLIP,
     AGENT_DBFS,
@@ -256,3 +257,44 @@ def test_bad_echo_spec_is_one_clear_line(spec):
     with pytest.raises(ValueError, match=r"--simulate-echo expects DELAY_MS:GAIN_DB, like 80:-12") as error:
         parse_echo_spec(spec)
     assert "\n" not in str(error.value)
+
+
+# --- the probe: the canceller knows the room before the first reply -----------------
+
+def probed(delay_ms: float, gain_db: float, near: np.ndarray | None = None) -> EchoCanceller:
+    """A fresh canceller that has just played the probe into the room (0.3 s lead, probe, 0.5 s quiet)."""
+    settings = EchoSettings()
+    canceller = EchoCanceller(settings)
+    canceller.start_probe()
+    sound = np.concatenate([np.zeros(4800), probe_signal(settings, SAMPLE_RATE), np.zeros(8000)]).astype(np.float64)
+    simulate(sound, delay_ms, gain_db, canceller, near=noise(len(sound)) if near is None else near)
+    return canceller
+
+
+@pytest.mark.parametrize("delay_ms,gain_db", [(30, -6), (80, -10), (150, -20)])
+def test_after_the_probe_the_first_reply_is_trusted_at_once(agent, delay_ms, gain_db):
+    reply = agent[:5 * SAMPLE_RATE]
+    user_at = 0.3  # the user cuts in 0.3 s into the session's first reply
+    near = placed(load_speech(USER_CLIP, USER_DBFS), user_at, len(reply))
+    canceller = probed(delay_ms, gain_db)
+    assert canceller.probe_converged and canceller.warmed_up
+    echo_only = simulate(reply, delay_ms, gain_db, canceller, near=noise(len(reply)))
+    assert not echo_only.likely_echo.any(), "a converged canceller needs no gate"
+    assert most_voiced_in_window(voiced(echo_only.out)) <= MOST_RESIDUAL_MS
+    canceller = probed(delay_ms, gain_db)
+    talked_over = simulate(reply, delay_ms, gain_db, canceller, near=near + noise(len(reply)))
+    reference = voiced(to_int16(near))
+    heard = voiced(talked_over.out)
+    assert onset_s(heard) - onset_s(reference) <= 0.15
+
+
+def test_a_probe_the_user_talks_over_leaves_the_gate_shut():
+    settings = EchoSettings()
+    length = 4800 + int(settings.probe_s * SAMPLE_RATE) + 8000
+    canceller = probed(80, -10, near=placed(load_speech(USER_CLIP, USER_DBFS), 0.0, length) + noise(length))
+    assert not canceller.probe_converged and not canceller.warmed_up
+
+
+def test_a_probe_that_never_reaches_the_mic_is_trusted():
+    canceller = probed(80, -60)  # headphones: the probe is far below the mic's own noise
+    assert canceller.probe_converged
