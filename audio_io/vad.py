@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import webrtcvad
 
+from .overheard import Overheard, Stretch
 from .rates import SAMPLE_RATE
 from .settings import VadSettings
 
@@ -52,7 +53,17 @@ class SpeechDropped:
     at: float
 
 
-VadEvent = SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded | SpeechDropped
+@dataclass(frozen=True)
+class SpeechOverheard:
+    """Voice heard while the echo gate was shut, now over: the user, or the agent's own echo."""
+
+    audio: np.ndarray
+    start: float
+    end: float
+    at: float  # when the gate opened
+
+
+VadEvent = SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded | SpeechDropped | SpeechOverheard
 
 
 def int16_frame(audio: np.ndarray) -> bytes:
@@ -76,6 +87,7 @@ class Endpointer:
         self._onset_frames = max(1, round(settings.onset_ms / settings.frame_ms))
         self._pre_roll = deque(maxlen=max(1, round(settings.pre_roll_ms / settings.frame_ms)) + self._onset_frames)
         self._recent = deque(maxlen=self._onset_frames + 1)
+        self._overheard = Overheard(frame_s, self._pre_roll.maxlen, round(0.2 / frame_s))
         self.reset()
 
     def reset(self) -> None:
@@ -98,15 +110,46 @@ class Endpointer:
         return self._vad.is_speech(int16_frame(frame), SAMPLE_RATE)
 
     @property
+    def overhearing(self) -> bool:
+        """Voice is being set aside behind the echo gate."""
+        return self._overheard.collecting
+
+    @property
     def voiced_seconds(self) -> float:
         """Voiced time in the open utterance so far."""
         return self._voiced_s if self._in_speech else 0.0
 
     def process(self, frame: np.ndarray, t: float, echo: bool = False) -> list[VadEvent]:
-        """`frame` starts at input time `t` (seconds); `echo` marks it as our own voice."""
+        """`frame` starts at input time `t` (seconds); `echo` marks it as maybe our own voice.
+
+        A frame marked as echo never starts an utterance; if it is voiced it is
+        set aside, and handed back when the gate opens (`SpeechOverheard`).
+        """
         if frame.shape[0] != self.frame_len:
             raise ValueError(f"expected {self.frame_len} samples, got {frame.shape[0]}")
-        voiced = not echo and self.is_voiced(frame)
+        if echo and not self._in_speech:
+            self._overheard.add(frame, t, self.is_voiced(frame))
+            return []
+        events = self._gate_opened(t) if self._overheard.pending else []
+        return events + self._step(frame, t, not echo and self.is_voiced(frame))
+
+    def _gate_opened(self, t: float) -> list[VadEvent]:
+        stretch = self._overheard.take()
+        if stretch is None or stretch.voiced_s * 1000 < self.settings.min_speech_ms:
+            return []
+        if (t - stretch.end) * 1000 < self.settings.pause_ms:  # still talking: the utterance goes on
+            return [self._adopt(stretch)]
+        return [SpeechOverheard(stretch.audio, stretch.start, stretch.end, t)]
+
+    def _adopt(self, stretch: Stretch) -> SpeechStarted:
+        self._in_speech, self._paused = True, False
+        self._start, self._last_voiced_end, self._voiced_s = stretch.start, stretch.end, stretch.voiced_s
+        self._frames = [stretch.audio]
+        self._utterance_t0 = stretch.audio_start
+        self._recent.clear()
+        return SpeechStarted(self._start)
+
+    def _step(self, frame: np.ndarray, t: float, voiced: bool) -> list[VadEvent]:
         end_t = t + self._frame_s
         if not self._in_speech:
             return self._listen(frame, t, voiced)
@@ -128,7 +171,8 @@ class Endpointer:
 
     def flush(self, t: float) -> list[VadEvent]:
         """End an open utterance now: the input ended, or its text sounds complete."""
-        return [self._finish(t)] if self._in_speech else []
+        events = self._gate_opened(t) if self._overheard.pending else []
+        return events + ([self._finish(t)] if self._in_speech else [])
 
     def _listen(self, frame: np.ndarray, t: float, voiced: bool) -> list[VadEvent]:
         self._pre_roll.append((t, frame))

@@ -19,7 +19,8 @@ import threading
 import numpy as np
 
 from audio_io.player import Player
-from audio_io.vad import Endpointer, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted, VadEvent
+from audio_io.vad import (Endpointer, SpeechEnded, SpeechOverheard, SpeechPaused, SpeechResumed, SpeechStarted,
+                          VadEvent)
 
 from .config import Config
 from .dialogue import Dialogue
@@ -44,6 +45,7 @@ class Agent:
         self.responder = Responder(self.dialogue, models, player, clock, reporter, turn_log, self._commit)
         self.current: Turn | None = None  # the reply being prepared, spoken or played
         self.barge_in: BargeIn | None = None  # the user over a reply, until their next turn is committed
+        self._overheard: list[SpeechOverheard] = []  # heard behind the echo gate; answered once the reply ends
         self._ids = itertools.count(1)  # every reply, speculative ones included
         self._tasks: set[asyncio.Task] = set()  # one per turn
 
@@ -63,7 +65,8 @@ class Agent:
     @property
     def busy(self) -> bool:
         """Still working: file mode keeps feeding silence until this is False."""
-        return bool(self._tasks) or self.player.busy or self.endpointer.in_speech
+        return bool(self._tasks or self._overheard) or self.player.busy or self.endpointer.in_speech \
+            or self.endpointer.overhearing
 
     @property
     def idle(self) -> bool:
@@ -79,6 +82,7 @@ class Agent:
             for event in self.endpointer.process(frame, t, echo=echo):
                 self._on_vad(event)
             self._confirm_barge_in()
+            self._answer_overheard()
         for event in self.endpointer.flush(t):
             self._on_vad(event)
 
@@ -99,6 +103,8 @@ class Agent:
                 self.player.pause(self.clock.now())
         elif isinstance(event, SpeechEnded):
             self._on_utterance(event)
+        elif isinstance(event, SpeechOverheard):
+            self._overheard.append(event)
         else:  # SpeechDropped: too short to be anything
             if pending:
                 self._resume_playback()
@@ -161,6 +167,14 @@ class Agent:
     def _drop_held(self) -> None:
         if self.current is not None and self.current.held:
             self._cancel(self.current, Phase.SUPERSEDED)
+
+    def _answer_overheard(self) -> None:
+        """Speech from behind the echo gate becomes a turn once the agent is quiet: the user, or our echo."""
+        if not self._overheard or self.current is not None or self.endpointer.in_speech or self.player.busy:
+            return
+        heard = self._overheard.pop(0)
+        self._start_turn(heard.audio, heard.start, heard.end, held=False)
+        self.current.overheard = True
 
     # --- turns -------------------------------------------------------------
     def _on_utterance(self, utterance: SpeechEnded) -> None:

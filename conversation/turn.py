@@ -54,6 +54,7 @@ class Turn:
     sentences_started: int = 0  # sent to the synthesizer
     sentences_shown: int = 0  # shown to the person
     barge_in_at: float | None = None
+    overheard: bool = False  # heard behind the echo gate while a reply played, answered after it
     playback_stopped_at: float | None = None
     error: str | None = None
     phase: Phase = Phase.HELD
@@ -134,7 +135,7 @@ class Turn:
             "committed": _rounded(self.committed), "voice_complete": _rounded(self.voice_complete),
             "voice_to_voice_ms": v2v,
             "barge_in_at": _rounded(self.barge_in_at), "playback_stopped_at": _rounded(self.playback_stopped_at),
-            "resumes": self.resumes, "command": self.command, "error": self.error,
+            "resumes": self.resumes, "overheard": self.overheard, "command": self.command, "error": self.error,
         }
 
 

@@ -22,6 +22,7 @@ from conftest import write_config
 from virtual_time import run
 from fakes import RATE, FakeChat, FakeSmartTurn, FakeSynthesizer, FakeTranscriber, RecordingReporter, voice
 
+ECHO_GATE_S = 0.5  # how long after the speaker's sound a cold canceller's gate stays shut
 SETTLE_S = 20.0  # the longest the harness waits for the agent to go quiet after the script
 
 
@@ -79,16 +80,18 @@ class Harness:
                   dtype=np.float32) for step in steps]
         return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
-    async def talk(self, *steps: Say | Wait, during=None) -> None:
+    async def talk(self, *steps: Say | Wait, during=None, cold_echo_gate: bool = False) -> None:
         """Feed the script as the microphone, then silence until the agent is done.
 
         `during(t)` is called before each frame: a test's hand on the agent at a moment.
+        With `cold_echo_gate`, every frame within half a second of the speaker's sound is
+        marked as maybe echo, as by a canceller that has not converged.
         """
         mic = self.script(*steps)
         frame_len = self.agent.endpointer.frame_len
 
         async def frames():
-            index = 0
+            index, last_sound = 0, -1.0
             while True:
                 t = index * frame_len / RATE
                 if index * frame_len >= len(mic) and (not self.agent.busy or t > len(mic) / RATE + SETTLE_S):
@@ -99,8 +102,10 @@ class Harness:
                 frame = mic[index * frame_len:(index + 1) * frame_len]
                 frame = np.pad(frame, (0, frame_len - len(frame)))
                 self.output.append(self.player.read(frame_len, t))
+                if np.max(np.abs(self.output[-1])) > 0.01:
+                    last_sound = t
                 index += 1
-                yield frame, t, False
+                yield frame, t, cold_echo_gate and t - last_sound < ECHO_GATE_S
 
         await self.agent.listen(frames())
         assert not self.agent.busy, f"the agent was still busy {SETTLE_S:g} s after the script ended"
@@ -145,7 +150,7 @@ def pending_tasks() -> list[asyncio.Task]:
     return [task for task in asyncio.all_tasks() if task is not asyncio.current_task() and not task.done()]
 
 
-def converse(h: Harness, *steps, during=None, beside=None) -> None:
+def converse(h: Harness, *steps, during=None, beside=None, cold_echo_gate: bool = False) -> None:
     """Start the agent, play the script, wait for it to go quiet, close; all on virtual time.
 
     `beside(agent)` may return a coroutine run alongside (a config watcher), cancelled at the end.
@@ -162,7 +167,7 @@ def converse(h: Harness, *steps, during=None, beside=None) -> None:
         await h.load()
         side = asyncio.ensure_future(beside(h.agent)) if beside is not None else None
         try:
-            await asyncio.wait_for(h.talk(*steps, during=during), timeout=120)
+            await asyncio.wait_for(h.talk(*steps, during=during, cold_echo_gate=cold_echo_gate), timeout=120)
         finally:
             if side is not None:
                 side.cancel()

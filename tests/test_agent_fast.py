@@ -163,6 +163,33 @@ def test_our_own_voice_coming_back_is_not_a_turn(tmp_path):
     assert [turn["user_text"] for turn in h.turns] == ["What colour is the sky?"]
 
 
+def test_speech_behind_a_shut_echo_gate_is_answered_once_the_reply_ends(tmp_path):
+    h = make_harness(tmp_path, {1: "Tell me a story.", 2: "What is the time?"}, STORY, "It is noon.")
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(2.0), Say(2, 1.0), Wait(0.5), cold_echo_gate=True)
+    story, question = h.turns
+    assert not story["interrupted"] and story["heard_text"] == STORY, "a cold gate cannot tell the user: no cut"
+    assert question["user_text"] == "What is the time?" and question["agent_text"] == "It is noon."
+    assert question["overheard"] and question["speech_start"] == pytest.approx(3.5, abs=0.1)
+    assert h.first_sound_after(question["endpoint"]) is not None
+
+
+def test_our_own_echo_behind_the_gate_is_let_go(tmp_path):
+    h = make_harness(tmp_path, {1: "Tell me a story.", 2: "He had three sons. The first was tall."}, STORY)
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(2.0), Say(2, 1.0), Wait(0.5), cold_echo_gate=True)
+    assert [turn["user_text"] for turn in h.turns] == ["Tell me a story."]
+    assert len(h.chat.requests) == 1
+
+
+def test_speech_still_going_when_the_gate_opens_is_one_turn(tmp_path):
+    h = make_harness(tmp_path, {1: "Hi.", 2: "Tell me about the weather tomorrow."}, "Hello there, how are you?",
+                     "Sunny.")
+    converse(h, Wait(0.5), Say(1, 0.6), Wait(1.4), Say(2, 3.0), Wait(0.5), cold_echo_gate=True)
+    hello, weather = h.turns  # the greeting ends at 2.9 s and the gate opens at 3.4 s, mid-sentence
+    assert not hello["interrupted"]
+    assert weather["user_text"] == "Tell me about the weather tomorrow." and weather["agent_text"] == "Sunny."
+    assert weather["speech_start"] == pytest.approx(2.5, abs=0.1), "the words behind the gate open the turn"
+
+
 def test_a_noise_alone_is_no_turn(tmp_path):
     h = make_harness(tmp_path, {}, "Hm?")
     converse(h, Wait(0.5), Say(NOISE, 0.6), Wait(0.5))

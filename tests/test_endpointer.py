@@ -1,9 +1,11 @@
 """The endpointing state machine on synthetic frames, and on real speech."""
 import numpy as np
+import pytest
 
 from audio_io.files import read_audio
 from audio_io.settings import VadSettings
-from audio_io.vad import Endpointer, SpeechDropped, SpeechEnded, SpeechPaused, SpeechResumed, SpeechStarted
+from audio_io.vad import (Endpointer, SpeechDropped, SpeechEnded, SpeechOverheard, SpeechPaused, SpeechResumed,
+                          SpeechStarted)
 
 FRAME = 320  # 20 ms at 16 kHz
 
@@ -51,9 +53,35 @@ def test_silence_and_noise_give_nothing(speech_dir):
         assert events_for(audio, VadSettings()) == []
 
 
-def test_echo_frames_are_never_speech(speech_dir):
-    audio, _ = read_audio(speech_dir / "lhotse_ES2011a.Headset-0-40s-46s.wav", 16000)
+def gated_events(audio: np.ndarray, gate_open_at: float) -> list:
+    """Frames before `gate_open_at` are marked as maybe echo, as by a canceller not yet converged."""
     endpointer, events = Endpointer(VadSettings()), []
     for i in range(0, len(audio) - FRAME + 1, FRAME):
-        events += endpointer.process(audio[i:i + FRAME], i / 16000, echo=True)
-    assert events == []
+        events += endpointer.process(audio[i:i + FRAME], i / 16000, echo=i / 16000 < gate_open_at)
+    return events
+
+
+def test_echo_frames_never_start_an_utterance(speech_dir):
+    audio, _ = read_audio(speech_dir / "lhotse_ES2011a.Headset-0-40s-46s.wav", 16000)
+    assert gated_events(audio, gate_open_at=len(audio) / 16000) == []
+
+
+def test_speech_behind_the_echo_gate_is_handed_back_when_it_opens(speech_dir):
+    audio, _ = read_audio(speech_dir / "lhotse_ES2011a.Headset-0-40s-46s.wav", 16000)
+    audio = np.concatenate([audio, np.zeros(16000, np.float32)])
+    events = gated_events(audio, gate_open_at=6.5)  # the speaker stopped after the user did
+    assert [type(e) for e in events] == [SpeechOverheard]
+    heard = events[0]
+    assert 1.3 <= heard.start <= 1.7 and heard.at == pytest.approx(6.5, abs=0.02)  # speech from 1.46 s
+    assert len(heard.audio) / 16000 >= heard.end - heard.start
+
+
+def test_speech_still_going_when_the_gate_opens_goes_on_as_one_utterance(speech_dir):
+    audio, _ = read_audio(speech_dir / "lhotse_ES2011a.Headset-0-40s-46s.wav", 16000)
+    audio = np.concatenate([audio, np.zeros(32000, np.float32)])
+    events = gated_events(audio, gate_open_at=3.0)
+    assert [type(e) for e in events if not isinstance(e, (SpeechPaused, SpeechResumed))] == [SpeechStarted,
+                                                                                              SpeechEnded]
+    ended = events[-1]
+    assert 1.3 <= ended.start <= 1.7 and ended.end > 4.0  # the speech goes on to 4.5 s
+    assert ended.end + 0.2 - len(ended.audio) / 16000 <= ended.start - 0.25  # pre-roll kept behind the gate
