@@ -10,6 +10,7 @@ inferred from the client.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 
@@ -146,3 +147,13 @@ def test_the_server_dying_mid_reply_is_apologised_for_and_a_restarted_one_answer
     again = reporter.records[1]
     assert again["error"] is None and "Paris" in again["agent_text"]
     assert len(server.matching(GENERATION_DONE, restarted)) == 1, server.output(since=restarted)
+
+
+def test_the_first_token_benchmark_times_both_paths(tmp_path, server):
+    from conversation.benchmarks.server_first_token import main
+
+    out = tmp_path / "first_token.json"
+    assert main(["--llm", server.base_url, "--model", MODEL_ALIAS, "--runs", "2", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [len(result["times_ms"][name]) for name in ("embedded", "server")] == [2, 2]
+    assert result["embedded"]["p50_ms"] > 0 and result["server"]["p50_ms"] > 0
