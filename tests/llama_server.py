@@ -72,6 +72,7 @@ class LlamaServer:
     def start(self, timeout_s: float = READY_TIMEOUT_S) -> "LlamaServer":
         if self.running:
             raise RuntimeError(f"the llama.cpp server on port {self.port} is already running")
+        self._reap()  # one that died by itself
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # its prints reach the log as they happen
         self._process = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=env, text=True, errors="replace")
