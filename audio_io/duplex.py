@@ -39,15 +39,16 @@ class FileDuplex:
 
     The output is aligned sample for sample with the input. After the input
     ends, silence is fed while `keep_going()` says the agent is still busy.
+    Each of `room` hears the speaker and adds to the mic, in order.
     """
 
     def __init__(self, path: str, block_ms: float, clock: InputClock, realtime: bool = True,
-                 echo: MicTransform | None = None, max_tail_s: float = 60.0):
+                 room: list[MicTransform] | None = None, max_tail_s: float = 60.0):
         self.audio, self.rate = read_audio(path)
         self.block = max(1, int(self.rate * block_ms / 1000))
         self.clock = clock
         self.realtime = realtime
-        self.echo = echo
+        self.room = room or []  # what the room adds to the mic: the speaker's echo, another voice
         self.max_tail_s = max_tail_s
         self.output = np.zeros(0, dtype=np.float32)
         self._stop = threading.Event()
@@ -83,11 +84,11 @@ class FileDuplex:
                     if delay > 0:
                         time.sleep(delay)
                 self.clock.tick(t)
-                if self.echo is not None:
-                    mic = self.echo.mic(mic)
+                for sound in self.room:
+                    mic = sound.mic(mic)
                 speaker = on_block(mic, t)
-                if self.echo is not None:
-                    self.echo.play(speaker)
+                for sound in self.room:
+                    sound.play(speaker)
                 out_blocks.append(speaker)
                 pos += self.block
         finally:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from audio_io.clock import InputClock
-from audio_io.duplex import AudioDeviceError, FileDuplex, LiveDuplex
+from audio_io.duplex import AudioDeviceError, FileDuplex, LiveDuplex, MicTransform
 from audio_io.echo import EchoCanceller
 from audio_io.files import write_wav
 from audio_io.player import Player
@@ -44,6 +44,7 @@ class SessionOptions:
     log_path: str | None = None
     realtime: bool = True
     simulate_echo: tuple[float, float] | None = None
+    room_voice: MicTransform | None = None  # file mode: someone in the room who reacts to the speaker
     make_models: ModelsFactory = Models.from_config  # the one place a session's models are built
     adjust: Callable[[Config], Config] = lambda config: config  # command-line settings, laid over every read
 
@@ -106,7 +107,9 @@ async def run_file(config: Config, input_path: str, output_path: str | None, opt
     duplex = FileDuplex(input_path, config.audio.block_ms, clock, realtime=options.realtime)
     if options.simulate_echo:
         delay_ms, gain_db = options.simulate_echo
-        duplex.echo = RoomEcho(delay_ms, gain_db, sample_rate=duplex.rate)
+        duplex.room.append(RoomEcho(delay_ms, gain_db, sample_rate=duplex.rate))
+    if options.room_voice is not None:
+        duplex.room.append(options.room_voice)
     # A replayed file hears no speaker unless an echo is simulated: then there is nothing to cancel.
     echo_settings = config.echo if options.simulate_echo else config.echo.model_copy(update={"enabled": False})
     async with running_agent(config, options, reporter, duplex.rate, clock) as agent:

@@ -58,8 +58,11 @@ class Replay:
 
 
 def replay(clip: Path, tmp_dir: Path, simulate_echo: tuple[float, float] | None = None,
-           during=None, **overrides) -> Replay:
-    """Replay `clip`; `during(config_path)` is an optional coroutine run alongside (e.g. edits)."""
+           during=None, room_voice=None, **overrides) -> Replay:
+    """Replay `clip`; `during(config_path)` is an optional coroutine run alongside (e.g. edits).
+
+    `room_voice` is someone in the room who reacts to the speaker (see benchmarks/scenarios.CutIn).
+    """
     from conversation.config import load_config
     from conversation.app.plain import PlainReporter
     from conversation.session import SessionOptions, run_file
@@ -69,7 +72,7 @@ def replay(clip: Path, tmp_dir: Path, simulate_echo: tuple[float, float] | None 
     out, log = tmp_dir / "out.wav", tmp_dir / "turns.jsonl"
     lines: list[str] = []
     options = SessionOptions(config_path=str(config_path) if during else None, log_path=str(log),
-                             simulate_echo=simulate_echo)
+                             simulate_echo=simulate_echo, room_voice=room_voice)
 
     async def main():
         side = asyncio.ensure_future(during(config_path)) if during else None

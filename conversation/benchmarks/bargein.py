@@ -1,6 +1,6 @@
 """Barge-in benchmark: interruptions, backchannels and echo, replayed in real time.
 
-    python -m conversation.benchmarks.bargein [--out DIR] [--quick]
+    python -m conversation.benchmarks.bargein [--out DIR] [--quick] [--first-reply]
 
 Each conversation is built from real clips: the user says something, the agent
 answers, and (in the interruption cases) the user speaks again while the
@@ -8,6 +8,11 @@ agent is talking. It runs without echo and with `--simulate-echo` across
 delays and gains, then reports the stop time (user onset to silent output,
 from OUT.wav), the share of interruptions detected, false barge-ins over
 uninterrupted replies, and whether short noises left replies whole.
+
+First, the session's first reply (no greeting, nothing heard yet but the echo
+probe) is interrupted 0.3, 1, 2 and 4 s in, without echo and with 30/80/150 ms
+at -20/-10/-6 dB; a table shows, per cell, whether the reply was cut, the stop
+time, and whether the interruption was answered.
 """
 from __future__ import annotations
 
@@ -19,11 +24,14 @@ from pathlib import Path
 
 import yaml
 
+from audio_io.files import read_audio
+from audio_io.rates import SAMPLE_RATE as RATE
+
 from ..config import load_config
 from ..session import SessionOptions, run_file
 from ..turn_log import read_turns
 from .replay import StateClock
-from .scenarios import build, cough, silent_after
+from .scenarios import KNOWN_ONSETS, CutIn, build, cough, silent_after
 from .stats import percentile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +40,10 @@ QUESTIONS = ["lhotse_common_voice_en_651325.mp3", "coqui-ai-TTS_LJ001-0002.wav",
              "lhotse_LJ002-0035.wav", "lhotse_common_voice_en_651325.mp3"]
 INTERRUPTION = "lhotse_ES2011a.Headset-0-40s-46s.wav"
 ECHOES = [None, (30, -20), (30, -6), (80, -12), (150, -20), (150, -6), (200, -12), (200, -6)]
+# The first reply of a session, no greeting before it: the canceller has heard nothing but its probe.
+FIRST_REPLY_AT_S = (0.3, 1.0, 2.0, 4.0)
+FIRST_REPLY_ECHOES = [None] + [(delay, gain) for delay in (30, 80, 150) for gain in (-20, -10, -6)]
+LEAD_S = 1.0  # before the question: the echo probe plays, as when the agent has just started
 LONG_REPLIES = {"default_persona": "storyteller"}
 
 
@@ -44,12 +56,12 @@ def _config(tmp: Path) -> Path:
     return path
 
 
-def _replay(wav: Path, tmp: Path, echo) -> tuple[list[dict], object]:
+def _replay(wav: Path, tmp: Path, echo, room_voice=None) -> tuple[list[dict], object]:
     import soundfile as sf
 
     config = load_config(_config(tmp))
     out, log = tmp / "out.wav", tmp / "turns.jsonl"
-    options = SessionOptions(log_path=str(log), simulate_echo=echo)
+    options = SessionOptions(log_path=str(log), simulate_echo=echo, room_voice=room_voice)
     asyncio.run(run_file(config, str(wav), str(out), options, StateClock()))  # a silent Reporter
     output, rate = sf.read(str(out), dtype="float32")
     return (read_turns(log) if log.exists() else []), (output, rate)
@@ -69,6 +81,41 @@ def interruption(echo, tmp: Path) -> dict:
     return {"echo": echo, "valid": True, "detected": bool(first["interrupted"]), "stop_ms": None if stop is None
             else round(stop * 1000), "barge_in_at": first["barge_in_at"], "onset": round(onset, 3),
             "heard": first["heard_text"], "next_reply": turns[-1]["agent_text"] if len(turns) > 1 else ""}
+
+
+def first_reply(at_s: float, echo, tmp: Path) -> dict:
+    """The AMI speaker cuts in `at_s` into the session's first reply, as heard at the speaker."""
+    question = SPEECH / QUESTIONS[0]
+    scenario = build(tmp / "in.wav", [(question, LEAD_S)], tail_s=1.0)
+    clip, _ = read_audio(SPEECH / INTERRUPTION, RATE)
+    cut_in = CutIn(clip, KNOWN_ONSETS[INTERRUPTION], at_s, RATE, listen_after_s=scenario["ends"][0])
+    turns, (output, rate) = _replay(scenario["path"], tmp, echo, cut_in)
+    first = next((t for t in turns if t["playback_start"] is not None), None)
+    if first is None or cut_in.onset is None:
+        return {"at_s": at_s, "echo": echo, "valid": False}
+    stop = silent_after(output, rate, cut_in.onset)
+    later = [t for t in turns if t["turn"] > first["turn"] and t["user_text"]]
+    return {"at_s": at_s, "echo": echo, "valid": True, "into_reply_s": round(float(cut_in.onset - cut_in.reply_start), 2),
+            "detected": bool(first["interrupted"]), "stop_ms": None if stop is None else round(stop * 1000),
+            "answered": any(t["agent_text"] for t in later), "overheard": any(t.get("overheard") for t in later),
+            "user_text": " / ".join(t["user_text"] for t in later)}
+
+
+def first_reply_table(rows: list[dict]) -> str:
+    """Detected, stop time and answered, one line per echo setting and one column per moment."""
+    lines = ["echo          " + "".join(f"{at:>22}" for at in FIRST_REPLY_AT_S)]
+    for echo in FIRST_REPLY_ECHOES:
+        cells = []
+        for at in FIRST_REPLY_AT_S:
+            row = next((r for r in rows if r["echo"] == echo and r["at_s"] == at), None)
+            if row is None or not row["valid"]:
+                cells.append("-")
+                continue
+            stop = "-" if row["stop_ms"] is None else f"{row['stop_ms']} ms"
+            cells.append(f"{'cut' if row['detected'] else 'MISSED'} {stop} {'answered' if row['answered'] else 'LOST'}")
+        label = "no echo" if echo is None else f"{echo[0]} ms {echo[1]} dB"
+        lines.append(f"{label:<14}" + "".join(f"{cell:>22}" for cell in cells))
+    return "\n".join(lines)
 
 
 def no_interruption(echo, tmp: Path) -> dict:
@@ -97,22 +144,34 @@ def backchannel(echo, tmp: Path) -> dict:
     return {"echo": echo, "whole": whole, "turns": len(turns)}
 
 
-def run(out: Path, quick: bool = False) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    echoes = ECHOES[:3] if quick else ECHOES
-    results = {"interruptions": [], "no_interruption": [], "backchannel": []}
+def run_first_reply(quick: bool = False) -> list[dict]:
+    echoes = FIRST_REPLY_ECHOES[:4:3] if quick else FIRST_REPLY_ECHOES
+    rows = []
+    for echo in echoes:
+        for at_s in FIRST_REPLY_AT_S:
+            with tempfile.TemporaryDirectory() as tmp:
+                rows.append(first_reply(at_s, echo, Path(tmp)))
+            print("first reply", rows[-1], flush=True)
+    print(first_reply_table(rows))
+    return rows
+
+
+def _each_echo(name: str, scenario, echoes, results: dict) -> None:
+    results[name] = []
     for echo in echoes:
         with tempfile.TemporaryDirectory() as tmp:
-            results["interruptions"].append(interruption(echo, Path(tmp)))
-        print("interruption", results["interruptions"][-1], flush=True)
-    for echo in ([None, (80, -12)] if quick else [None, (30, -6), (80, -12), (150, -20), (200, -6)]):
-        with tempfile.TemporaryDirectory() as tmp:
-            results["no_interruption"].append(no_interruption(echo, Path(tmp)))
-        print("no interruption", results["no_interruption"][-1], flush=True)
-    for echo in (None, (80, -12)):
-        with tempfile.TemporaryDirectory() as tmp:
-            results["backchannel"].append(backchannel(echo, Path(tmp)))
-        print("backchannel", results["backchannel"][-1], flush=True)
+            results[name].append(scenario(echo, Path(tmp)))
+        print(name, results[name][-1], flush=True)
+
+
+def run(out: Path, quick: bool = False, first_reply_only: bool = False) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    results = {"first_reply": run_first_reply(quick)}
+    if not first_reply_only:
+        _each_echo("interruptions", interruption, ECHOES[:3] if quick else ECHOES, results)
+        _each_echo("no_interruption", no_interruption,
+                   [None, (80, -12)] if quick else [None, (30, -6), (80, -12), (150, -20), (200, -6)], results)
+        _each_echo("backchannel", backchannel, [None, (80, -12)], results)
     results["summary"] = summarize(results)
     (out / "bargein.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results["summary"], indent=2))
@@ -120,10 +179,20 @@ def run(out: Path, quick: bool = False) -> dict:
 
 
 def summarize(results: dict) -> dict:
+    first = [r for r in results["first_reply"] if r["valid"]]
+    summary = {
+        "first_reply_cells": len(first),
+        "first_reply_detected": sum(r["detected"] for r in first),
+        "first_reply_answered": sum(r["answered"] for r in first),
+        "first_reply_stop_ms_p50": percentile([r["stop_ms"] for r in first if r["detected"]], 50),
+        "first_reply_stop_ms_p90": percentile([r["stop_ms"] for r in first if r["detected"]], 90),
+    }
+    if "interruptions" not in results:
+        return summary
     valid = [r for r in results["interruptions"] if r["valid"]]
     stops = [r["stop_ms"] for r in valid if r["detected"]]
     echo_replies = [r for r in results["no_interruption"] if r["echo"]]
-    return {
+    return summary | {
         "interruptions_valid": len(valid),
         "detected_share": round(sum(r["detected"] for r in valid) / len(valid), 3) if valid else None,
         "stop_ms_p50": percentile(stops, 50),
@@ -139,8 +208,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Barge-in benchmark on real clips.")
     parser.add_argument("--out", type=Path, default=Path("bench/bargein"))
     parser.add_argument("--quick", action="store_true", help="fewer echo settings")
+    parser.add_argument("--first-reply", action="store_true",
+                        help="only the interruptions of the session's first reply (0.3-4 s in, 10 echo settings)")
     args = parser.parse_args()
-    run(args.out, args.quick)
+    run(args.out, args.quick, args.first_reply)
 
 
 if __name__ == "__main__":

@@ -58,3 +58,44 @@ def silent_after(output: np.ndarray, rate: int, t: float, window_s: float = 0.05
         if np.max(np.abs(output[i:i + window])) < 1e-3:
             return (i - start) / rate
     return None
+
+
+class CutIn:
+    """A user who cuts in `at_s` after the agent's reply begins: mixed into the mic as the speaker plays.
+
+    A MicTransform for the file replay. The reply's start is read from the speaker itself (its
+    first sound after `listen_after_s`, past the echo probe and the question), so the cut-in
+    lands at the same point of the reply however long the agent took to answer.
+    """
+
+    def __init__(self, clip: np.ndarray, onset_in_clip: float, at_s: float, rate: int, listen_after_s: float):
+        self.clip, self.onset_in_clip, self.at_s, self.rate = clip, onset_in_clip, at_s, rate
+        self.listen_after = int(listen_after_s * rate)
+        self.reply_start: float | None = None  # seconds into the replay
+        self._played = 0
+        self._captured = 0
+
+    @property
+    def onset(self) -> float | None:
+        """When the user's speech begins, on the replay's timeline."""
+        return None if self.reply_start is None else self.reply_start + self.at_s
+
+    def play(self, block: np.ndarray) -> None:
+        if self.reply_start is None and self._played + len(block) > self.listen_after:
+            loud = np.flatnonzero(np.abs(block[max(0, self.listen_after - self._played):]) > 1e-3)
+            if loud.size:
+                self.reply_start = (self._played + max(0, self.listen_after - self._played) + loud[0]) / self.rate
+        self._played += len(block)
+
+    def mic(self, block: np.ndarray) -> np.ndarray:
+        start, self._captured = self._captured, self._captured + len(block)
+        if self.onset is None:
+            return block
+        clip_start = int(round((self.onset - self.onset_in_clip) * self.rate))
+        lo, hi = max(start, clip_start), min(self._captured, clip_start + len(self.clip))
+        if lo >= hi:
+            return block
+        mixed = block.astype(np.float32, copy=True)
+        mixed[lo - start:hi - start] += self.clip[lo - clip_start:hi - clip_start]
+        return mixed
+
