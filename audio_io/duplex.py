@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
 
 from .clock import InputClock
-from .files import read_audio
+from .files import WavWriter, read_audio
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +36,22 @@ class MicTransform(Protocol):
 
 
 class FileDuplex:
-    """Replays a file as the microphone and records the speaker, in step.
+    """Replays a file as the microphone and records the speaker to `output_path`, in step.
 
     The output is aligned sample for sample with the input. After the input
     ends, silence is fed while `keep_going()` says the agent is still busy.
     Each of `room` hears the speaker and adds to the mic, in order.
     """
 
-    def __init__(self, path: str, block_ms: float, clock: InputClock, realtime: bool = True,
-                 room: list[MicTransform] | None = None, max_tail_s: float = 60.0):
+    def __init__(self, path: str, output_path: str | Path, block_ms: float, clock: InputClock,
+                 realtime: bool = True, room: list[MicTransform] | None = None, max_tail_s: float = 60.0):
         self.audio, self.rate = read_audio(path)
+        self._writer = WavWriter(output_path, self.rate)  # here, so a bad path fails before the models load
         self.block = max(1, int(self.rate * block_ms / 1000))
         self.clock = clock
         self.realtime = realtime
         self.room = room or []  # what the room adds to the mic: the speaker's echo, another voice
         self.max_tail_s = max_tail_s
-        self.output = np.zeros(0, dtype=np.float32)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -64,9 +65,10 @@ class FileDuplex:
         self._stop.set()
         if self._thread:
             self._thread.join()
+        else:
+            self._writer.close()  # never started: the replay thread did not take it over
 
     def _run(self, on_block: BlockCallback, keep_going: Callable[[], bool], on_end: Callable[[], None]) -> None:
-        out_blocks = []
         total = len(self.audio)
         tail_limit = total + int(self.max_tail_s * self.rate)
         start = time.monotonic()
@@ -89,10 +91,10 @@ class FileDuplex:
                 speaker = on_block(mic, t)
                 for sound in self.room:
                     sound.play(speaker)
-                out_blocks.append(speaker)
+                self._writer.write(speaker)
                 pos += self.block
         finally:
-            self.output = np.concatenate(out_blocks) if out_blocks else np.zeros(0, dtype=np.float32)
+            self._writer.close()
             on_end()
 
 

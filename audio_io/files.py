@@ -32,3 +32,21 @@ def read_audio(path: str | Path, rate: int | None = None) -> tuple[np.ndarray, i
 def write_wav(path: str | Path, audio: np.ndarray, rate: int) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16")
+
+
+class WavWriter:
+    """A 16-bit wav written block by block, so a long recording never sits in memory."""
+
+    def __init__(self, path: str | Path, rate: int):
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = sf.SoundFile(str(path), "w", samplerate=rate, channels=1, subtype="PCM_16")
+        except Exception as error:
+            raise AudioFileError(f"cannot write audio file {path}: {error}") from None
+
+    def write(self, audio: np.ndarray) -> None:
+        self._file.write(np.clip(audio, -1.0, 1.0))
+
+    def close(self) -> None:
+        self._file.close()

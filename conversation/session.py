@@ -13,7 +13,6 @@ from typing import Callable
 from audio_io.clock import InputClock
 from audio_io.duplex import AudioDeviceError, FileDuplex, LiveDuplex, MicTransform
 from audio_io.echo import EchoCanceller
-from audio_io.files import write_wav
 from audio_io.player import Player
 from audio_io.room import RoomEcho
 
@@ -104,7 +103,8 @@ async def run_file(config: Config, input_path: str, output_path: str | None, opt
                    reporter: Reporter) -> Path:
     """Replay a recording as the microphone; write the speaker, aligned, to output_path."""
     clock = InputClock()
-    duplex = FileDuplex(input_path, config.audio.block_ms, clock, realtime=options.realtime)
+    out = Path(output_path) if output_path else Path(Path(input_path).with_suffix(".agent.wav").name)
+    duplex = FileDuplex(input_path, out, config.audio.block_ms, clock, realtime=options.realtime)
     if options.simulate_echo:
         delay_ms, gain_db = options.simulate_echo
         duplex.room.append(RoomEcho(delay_ms, gain_db, sample_rate=duplex.rate))
@@ -112,18 +112,19 @@ async def run_file(config: Config, input_path: str, output_path: str | None, opt
         duplex.room.append(options.room_voice)
     # A replayed file hears no speaker unless an echo is simulated: then there is nothing to cancel.
     echo_settings = config.echo if options.simulate_echo else config.echo.model_copy(update={"enabled": False})
-    async with running_agent(config, options, reporter, duplex.rate, clock) as agent:
-        front = FrontEnd(agent.player, duplex.rate, agent.endpointer.frame_len, EchoCanceller(echo_settings))
-        front.attach(asyncio.get_running_loop())
-        front.probe_echo()
-        duplex.start(front.on_block, keep_going=lambda: agent.busy or front.pending, on_end=front.end)
-        try:
-            await agent.listen(front.frames())
-            await agent.drain()
-        finally:
-            duplex.stop()
-    out = Path(output_path) if output_path else Path(Path(input_path).with_suffix(".agent.wav").name)
-    write_wav(out, duplex.output, duplex.rate)
+    try:
+        async with running_agent(config, options, reporter, duplex.rate, clock) as agent:
+            front = FrontEnd(agent.player, duplex.rate, agent.endpointer.frame_len, EchoCanceller(echo_settings))
+            front.attach(asyncio.get_running_loop())
+            front.probe_echo()
+            duplex.start(front.on_block, keep_going=lambda: agent.busy or front.pending, on_end=front.end)
+            try:
+                await agent.listen(front.frames())
+                await agent.drain()
+            finally:
+                duplex.stop()  # before the agent closes: the replay thread calls into it
+    finally:
+        duplex.stop()  # the models failed to load: the output file is closed all the same
     return out
 
 
