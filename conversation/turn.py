@@ -85,6 +85,7 @@ class Turn:
 
     def end(self) -> None:
         """Its owner's last word, once the work is over: done, or never heard at all."""
+        self.follows = None  # answered: let the cut reply go, or every turn would keep the one before it
         if self.phase is Phase.COMMITTED:
             self.phase = Phase.DONE
         elif self.phase is Phase.HELD:
