@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from .echo_path import EchoPath
 from .rates import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -197,8 +198,15 @@ class EchoCanceller:
         self._reset_gate()
 
     def start_probe(self) -> None:
-        """The probe is about to play: judge the canceller by how much of its echo it removes."""
+        """The probe is about to play: judge the canceller by how much of its echo it removes,
+        and measure the room's echo path from it (audio_io/echo_path.py)."""
         self._probe = _ProbeMeter(round(self.settings.probe_s / FRAME_S / 2), self.settings.probe_erle_db)
+        self._probe_frames: list[tuple[np.ndarray, np.ndarray]] = []
+
+    @property
+    def knows_the_room(self) -> bool:
+        """The probe measured the echo path, so a user quieter than the echo is heard (echo_path.py)."""
+        return self._path is not None
 
     @property
     def warmed_up(self) -> bool:
@@ -208,6 +216,13 @@ class EchoCanceller:
         mic = _as_int16(mic_frame, "mic")
         far = _as_int16(far_frame, "far")
         out = self._backend.process(mic, far)
+        if self._probe is not None and self.settings.enabled:
+            self._probe_frames.append((far.astype(np.float64), mic.astype(np.float64)))
+        if self._path is not None:
+            # Over the agent's loud words AEC3 suppresses a quieter user too; the linear residual keeps them.
+            residual, self.talked_over = self._path.residual(far.astype(np.float64), mic.astype(np.float64))
+            if self.talked_over:
+                out = np.clip(np.round(residual), -32768, 32767).astype(np.int16)
         self._update_gate(mic, far, out)
         dtype = np.asarray(mic_frame).dtype
         return (out / 32768.0).astype(dtype) if np.issubdtype(dtype, np.floating) else out
@@ -217,8 +232,11 @@ class EchoCanceller:
         self._frames_since_far = self._window_frames  # the speaker has been silent long enough
         self._quiet_power: float | None = None  # the mic's level with the speaker silent
         self._probe: _ProbeMeter | None = None
+        self._probe_frames = []
+        self._path: EchoPath | None = None
         self.probe_converged = False
         self.likely_echo = False
+        self.talked_over = False  # the last frame held someone talking over the agent (its residual went out)
 
     def _update_gate(self, mic: np.ndarray, far: np.ndarray, out: np.ndarray) -> None:
         if _power(far) > _FAR_ACTIVE_POWER:
@@ -234,5 +252,8 @@ class EchoCanceller:
             self._quiet_power = power if self._quiet_power is None else 0.95 * self._quiet_power + 0.05 * power
             if self._probe is not None and self._probe.started:  # the probe and its echo are over
                 self.probe_converged = self._probe.converged(self._quiet_power)
-                self._probe = None
+                if self.probe_converged:  # a probe talked over measures the user, not the room
+                    far, mic = (np.concatenate(part) for part in zip(*self._probe_frames))
+                    self._path = EchoPath.from_probe(far, mic)
+                self._probe, self._probe_frames = None, []
         self.likely_echo = self.settings.enabled and echo_may_arrive and not self.warmed_up

@@ -298,3 +298,30 @@ def test_a_probe_the_user_talks_over_leaves_the_gate_shut():
 def test_a_probe_that_never_reaches_the_mic_is_trusted():
     canceller = probed(80, -60)  # headphones: the probe is far below the mic's own noise
     assert canceller.probe_converged
+
+
+@pytest.mark.parametrize("delay_ms", [30, 150])
+def test_a_user_quieter_than_the_echo_is_heard_through_the_agents_loudest_words(delay_ms):
+    """-6 dB echo of a loud reply (-16 dBFS) over a user at -30 dBFS: AEC3's suppressor alone hides them.
+
+    The echo path measured from the probe keeps them (audio_io/echo_path.py), and the echo alone
+    still trips nothing.
+    """
+    reply = load_speech(AGENT_CLIP, -16.0)[:6 * SAMPLE_RATE]
+    user = placed(load_speech("lhotse_ES2011a.Headset-0-40s-46s.wav", -30.0)[int(1.2 * SAMPLE_RATE):], 1.74,
+                  len(reply))  # speech from 2.0 s into the reply
+    canceller = probed(delay_ms, -6)
+    talked_over = simulate(reply, delay_ms, -6, canceller, near=user + noise(len(reply)))
+    assert onset_s(voiced(talked_over.out)) - onset_s(voiced(to_int16(user))) <= 0.1
+    canceller = probed(delay_ms, -6)
+    echo_only = simulate(reply, delay_ms, -6, canceller, near=noise(len(reply)))
+    assert most_voiced_in_window(voiced(echo_only.out)) <= MOST_RESIDUAL_MS
+
+
+def test_the_echo_path_is_fitted_from_the_probe_alone():
+    settings = EchoSettings()
+    canceller = probed(80, -10)
+    assert canceller.knows_the_room
+    talked_over = probed(80, -10, near=placed(load_speech(USER_CLIP, USER_DBFS), 0.0, 4800 + 8000 + int(
+        settings.probe_s * SAMPLE_RATE)))
+    assert not talked_over.knows_the_room, "a probe the user talked over measures the user, not the room"
