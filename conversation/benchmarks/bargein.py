@@ -1,6 +1,6 @@
 """Barge-in benchmark: interruptions, backchannels and echo, replayed in real time.
 
-    python -m conversation.benchmarks.bargein [--out DIR] [--quick] [--first-reply]
+    python -m conversation.benchmarks.bargein [--out DIR] [--quick] [--sections first_reply,...]
 
 Each conversation is built from real clips: the user says something, the agent
 answers, and (in the interruption cases) the user speaks again while the
@@ -70,7 +70,7 @@ def _replay(wav: Path, tmp: Path, echo, room_voice=None) -> tuple[list[dict], ob
 def interruption(echo, tmp: Path) -> dict:
     """A question, then the AMI speaker talks over the reply 3.5 s after the question ends."""
     question = SPEECH / QUESTIONS[0]
-    scenario = build(tmp / "in.wav", [(question, 0.0), (SPEECH / INTERRUPTION, 2.4 + 3.5 - 1.46)])
+    scenario = build(tmp / "in.wav", [(question, LEAD_S), (SPEECH / INTERRUPTION, LEAD_S + 2.4 + 3.5 - 1.46)])
     turns, (output, rate) = _replay(scenario["path"], tmp, echo)
     onset = scenario["onsets"][1]
     speaking = [t for t in turns if t["playback_start"] is not None and t["playback_start"] < onset]
@@ -97,6 +97,7 @@ def first_reply(at_s: float, echo, tmp: Path) -> dict:
     later = [t for t in turns if t["turn"] > first["turn"] and t["user_text"]]
     return {"at_s": at_s, "echo": echo, "valid": True, "into_reply_s": round(float(cut_in.onset - cut_in.reply_start), 2),
             "detected": bool(first["interrupted"]), "stop_ms": None if stop is None else round(stop * 1000),
+            "barge_in_ms": None if first["barge_in_at"] is None else round((first["barge_in_at"] - cut_in.onset) * 1000),
             "answered": any(t["agent_text"] for t in later), "overheard": any(t.get("overheard") for t in later),
             "user_text": " / ".join(t["user_text"] for t in later)}
 
@@ -124,7 +125,7 @@ def no_interruption(echo, tmp: Path) -> dict:
     A long reply may still be playing when the next question comes; that
     interruption is real and does not count against the agent.
     """
-    parts = [(SPEECH / name, 14.0 * i) for i, name in enumerate(QUESTIONS)]
+    parts = [(SPEECH / name, LEAD_S + 14.0 * i) for i, name in enumerate(QUESTIONS)]
     scenario = build(tmp / "in.wav", parts, tail_s=2.0)
     turns, _ = _replay(scenario["path"], tmp, echo)
     onsets = scenario["onsets"]
@@ -138,7 +139,7 @@ def no_interruption(echo, tmp: Path) -> dict:
 
 def backchannel(echo, tmp: Path) -> dict:
     """A 150 ms cough mid-reply: playback pauses, resumes, and the reply completes."""
-    scenario = build(tmp / "in.wav", [(SPEECH / QUESTIONS[0], 0.0), (cough(0.15), 5.0)], tail_s=1.0)
+    scenario = build(tmp / "in.wav", [(SPEECH / QUESTIONS[0], LEAD_S), (cough(0.15), LEAD_S + 5.0)], tail_s=1.0)
     turns, _ = _replay(scenario["path"], tmp, echo)
     whole = len(turns) == 1 and not turns[0]["interrupted"] and turns[0]["heard_text"] == turns[0]["agent_text"]
     return {"echo": echo, "whole": whole, "turns": len(turns)}
@@ -164,13 +165,20 @@ def _each_echo(name: str, scenario, echoes, results: dict) -> None:
         print(name, results[name][-1], flush=True)
 
 
-def run(out: Path, quick: bool = False, first_reply_only: bool = False) -> dict:
+SECTIONS = ("first_reply", "interruptions", "no_interruption", "backchannel")
+
+
+def run(out: Path, quick: bool = False, sections: tuple[str, ...] = SECTIONS) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    results = {"first_reply": run_first_reply(quick)}
-    if not first_reply_only:
+    results = {}
+    if "first_reply" in sections:
+        results["first_reply"] = run_first_reply(quick)
+    if "interruptions" in sections:
         _each_echo("interruptions", interruption, ECHOES[:3] if quick else ECHOES, results)
+    if "no_interruption" in sections:
         _each_echo("no_interruption", no_interruption,
                    [None, (80, -12)] if quick else [None, (30, -6), (80, -12), (150, -20), (200, -6)], results)
+    if "backchannel" in sections:
         _each_echo("backchannel", backchannel, [None, (80, -12)], results)
     results["summary"] = summarize(results)
     (out / "bargein.json").write_text(json.dumps(results, indent=2))
@@ -179,39 +187,42 @@ def run(out: Path, quick: bool = False, first_reply_only: bool = False) -> dict:
 
 
 def summarize(results: dict) -> dict:
-    first = [r for r in results["first_reply"] if r["valid"]]
-    summary = {
-        "first_reply_cells": len(first),
-        "first_reply_detected": sum(r["detected"] for r in first),
-        "first_reply_answered": sum(r["answered"] for r in first),
-        "first_reply_stop_ms_p50": percentile([r["stop_ms"] for r in first if r["detected"]], 50),
-        "first_reply_stop_ms_p90": percentile([r["stop_ms"] for r in first if r["detected"]], 90),
-    }
-    if "interruptions" not in results:
-        return summary
-    valid = [r for r in results["interruptions"] if r["valid"]]
-    stops = [r["stop_ms"] for r in valid if r["detected"]]
-    echo_replies = [r for r in results["no_interruption"] if r["echo"]]
-    return summary | {
-        "interruptions_valid": len(valid),
-        "detected_share": round(sum(r["detected"] for r in valid) / len(valid), 3) if valid else None,
-        "stop_ms_p50": percentile(stops, 50),
-        "stop_ms_p90": percentile(stops, 90),
-        "replies_with_echo": sum(r["replies"] for r in echo_replies),
-        "false_barge_ins_with_echo": sum(r["false_barge_ins"] for r in echo_replies),
-        "backchannels_whole": sum(r["whole"] for r in results["backchannel"]),
-        "backchannels": len(results["backchannel"]),
-    }
+    summary = {}
+    if "first_reply" in results:
+        first = [r for r in results["first_reply"] if r["valid"]]
+        stops = [r["stop_ms"] for r in first if r["detected"]]
+        summary |= {"first_reply_cells": len(first), "first_reply_detected": sum(r["detected"] for r in first),
+                    "first_reply_answered": sum(r["answered"] for r in first),
+                    "first_reply_stop_ms_p50": percentile(stops, 50), "first_reply_stop_ms_p90": percentile(stops, 90)}
+    if "interruptions" in results:
+        valid = [r for r in results["interruptions"] if r["valid"]]
+        stops = [r["stop_ms"] for r in valid if r["detected"]]
+        summary |= {"interruptions_valid": len(valid),
+                    "detected_share": round(sum(r["detected"] for r in valid) / len(valid), 3) if valid else None,
+                    "stop_ms_p50": percentile(stops, 50), "stop_ms_p90": percentile(stops, 90)}
+    if "no_interruption" in results:
+        echo_replies = [r for r in results["no_interruption"] if r["echo"]]
+        summary |= {"replies_with_echo": sum(r["replies"] for r in echo_replies),
+                    "false_barge_ins_with_echo": sum(r["false_barge_ins"] for r in echo_replies)}
+    if "backchannel" in results:
+        summary |= {"backchannels_whole": sum(r["whole"] for r in results["backchannel"]),
+                    "backchannels": len(results["backchannel"])}
+    return summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Barge-in benchmark on real clips.")
     parser.add_argument("--out", type=Path, default=Path("bench/bargein"))
     parser.add_argument("--quick", action="store_true", help="fewer echo settings")
-    parser.add_argument("--first-reply", action="store_true",
-                        help="only the interruptions of the session's first reply (0.3-4 s in, 10 echo settings)")
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated, of {', '.join(SECTIONS)} (first_reply: the session's first reply "
+                        "cut 0.3-4 s in, 10 echo settings)")
     args = parser.parse_args()
-    run(args.out, args.quick, args.first_reply)
+    sections = tuple(name.strip() for name in args.sections.split(","))
+    unknown = [name for name in sections if name not in SECTIONS]
+    if unknown:
+        parser.error(f"--sections: unknown {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    run(args.out, args.quick, sections)
 
 
 if __name__ == "__main__":
