@@ -1,0 +1,144 @@
+"""The repeat guard, on replies the bundled 135M model gave in the dialogue benchmark."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from conversation.chunker import Chunker
+from conversation.repeats import NOTHING_NEW, NUDGE, RepeatGuard, near_duplicate, recites
+from llm.base import Generation
+
+pytestmark = pytest.mark.fast
+
+SYSTEM_PROMPT = ("You are a helpful voice assistant having a spoken conversation. Answer in one or two short "
+                 "sentences, in plain spoken English. Never use lists, markdown, code or emoji.")
+BREAKFAST = ("The answer to this question is that it's a great way to start your day with a healthy breakfast, "
+             "and it can also be a great way to fuel your body and mind throughout the day.")
+WEEKEND = ("The answer to this question is that it's a great way to start your weekend with a healthy breakfast, "
+           "and it can also be a great way to enjoy food and drinks at your own pace.")
+BEES = "Bees collect nectar from flowers and store it in their honeycomb cells. They use it to make honey."
+
+
+def test_a_near_duplicate_shares_most_of_its_words_with_an_earlier_reply():
+    assert near_duplicate(WEEKEND, BREAKFAST)
+    assert not near_duplicate(BEES, BREAKFAST)
+    assert not near_duplicate("The capital of Australia is Canberra.", "The capital of France is Paris.")
+
+
+def test_a_recital_is_six_words_in_a_row_of_the_system_prompt():
+    assert recites("Well, I am a helpful voice assistant having a spoken chat.", SYSTEM_PROMPT)
+    assert not recites("I can help with that, in plain words.", SYSTEM_PROMPT)
+
+
+def guard(*earlier: str) -> RepeatGuard:
+    return RepeatGuard(list(earlier), SYSTEM_PROMPT)
+
+
+def test_a_sentence_that_says_again_what_an_earlier_reply_said_is_refused():
+    judge = guard(BREAKFAST, "The capital of Australia is Canberra.")
+    assert judge.why_not("The answer to this question is that it's a great way to start your weekend,")
+    assert judge.why_not(BEES.split(". ")[0] + ".") is None
+
+
+def test_short_pieces_are_judged_only_as_part_of_more():
+    judge = guard("Sure. I can help with that.", BREAKFAST)
+    assert judge.admit("Sure.")
+    assert judge.admit("The answer is")  # every reply shares these words; what follows decides
+    assert not judge.admit("that it's a great way to start your day with a healthy breakfast.")
+
+
+def test_a_reply_may_not_open_with_the_words_an_earlier_one_opened_with():
+    earlier = "The most popular way to make coffee is to brew it in a French press."
+    assert guard(earlier).why_not("The most popular way") == "opens the way an earlier reply did"
+    assert guard(earlier).admit("The most common reason cats purr is contentment.")
+    judge = guard("Sure, I can help with that.")
+    assert judge.admit("Sure,") and judge.admit("I can help you plan it.")  # too short to be an opener
+
+
+def test_a_sentence_that_repeats_one_of_the_same_reply_is_refused():
+    judge = guard()
+    assert judge.admit("The answer to that question is actually 8.")
+    assert not judge.admit("So the answer is 8.")
+    assert judge.dropped == ["So the answer is 8."]
+
+
+def test_a_piece_that_goes_on_with_a_sentence_is_judged_with_the_whole_sentence():
+    judge = guard("Photosynthesis is the process by which plants convert light energy into chemical energy, "
+                  "which they use to grow and support life on Earth.")
+    assert judge.admit("The tallest mountain in the world is Mount Everest,")
+    assert judge.admit("which is the highest peak on Earth.")  # alone, 5 of its 7 words were said before
+
+
+def test_a_recital_of_the_system_prompt_is_refused_even_across_two_pieces():
+    judge = guard()
+    assert judge.admit("As a helpful voice assistant,")
+    assert judge.why_not("having a spoken conversation is what I do.") == "recites the system prompt"
+
+
+def test_the_guard_for_a_prompt_reads_its_system_prompt_and_earlier_replies():
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "What's a good breakfast?"},
+                {"role": "assistant", "content": BREAKFAST}, {"role": "system", "content": "Reply in German."},
+                {"role": "user", "content": "And for the weekend?"}]
+    judge = RepeatGuard.for_prompt(messages)
+    assert judge.system_prompt == SYSTEM_PROMPT and judge.earlier_replies == [BREAKFAST]
+
+
+class ScriptedChat:
+    """Streams scripted replies word by word, recording each request and whether it ran to its end."""
+
+    def __init__(self, *replies: str):
+        self.replies = list(replies)
+        self.requests: list[tuple[list, Generation]] = []
+        self.finished: list[bool] = []
+
+    async def stream(self, messages, generation):
+        self.requests.append((messages, generation))
+        reply = self.replies[min(len(self.requests), len(self.replies)) - 1]
+        self.finished.append(False)
+        for index, word in enumerate(reply.split()):
+            await asyncio.sleep(0)
+            yield ("" if index == 0 else " ") + word
+        self.finished[-1] = True
+
+
+def say(chat: ScriptedChat, *earlier: str) -> list[str]:
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}]
+    for reply in earlier:
+        messages += [{"role": "user", "content": "Tell me more."}, {"role": "assistant", "content": reply}]
+    messages.append({"role": "user", "content": "What should I do this weekend?"})
+
+    async def run():
+        fresh = RepeatGuard.for_prompt(messages).fresh_sentences(
+            chat.stream, messages, Generation(temperature=0.5, max_tokens=60), lambda: Chunker(150, 3))
+        return [sentence async for sentence in fresh]
+
+    return asyncio.run(run())
+
+
+def test_a_reply_that_opens_with_a_repeat_is_generated_once_more_less_repetitively():
+    chat = ScriptedChat(WEEKEND, BEES)
+    assert " ".join(say(chat, BREAKFAST)) == BEES
+    (first, first_settings), (second, second_settings) = chat.requests
+    assert chat.finished == [False, True], "the repeat was not generated to its end"
+    assert second[-2:] == [{"role": "system", "content": NUDGE}, first[-1]] and second[:-2] == first[:-1]
+    assert second_settings.temperature > first_settings.temperature
+    assert second_settings.frequency_penalty > first_settings.frequency_penalty
+
+
+def test_a_reply_with_nothing_new_says_so_rather_than_nothing():
+    chat = ScriptedChat(WEEKEND)
+    assert say(chat, BREAKFAST) == [NOTHING_NEW]
+    assert len(chat.requests) == 2
+
+
+def test_a_repeat_later_in_a_reply_ends_it_there():
+    chat = ScriptedChat(f"Go to the farmers market on Saturday morning. {WEEKEND} Then relax.")
+    spoken = say(chat, BREAKFAST)
+    assert spoken == ["Go to the farmers market on Saturday morning."]
+    assert len(chat.requests) == 1 and chat.finished == [False]
+
+
+def test_a_new_reply_is_said_whole_and_an_empty_one_is_left_to_the_caller():
+    assert " ".join(say(ScriptedChat(BEES), BREAKFAST)) == BEES
+    assert say(ScriptedChat("")) == []
