@@ -10,7 +10,8 @@ import asyncio
 import contextlib
 import logging
 from contextlib import aclosing
-from typing import Callable
+from functools import partial
+from typing import AsyncIterator, Callable
 
 from audio_io.player import Player
 from llm.base import Generation, LlmError, Message
@@ -21,6 +22,7 @@ from .dialogue import Dialogue
 from .end_of_turn import is_own_echo, sounds_complete
 from .heard import heard_text
 from .models import Models
+from .repeats import NOTHING_NEW, RepeatGuard
 from .reporter import Reporter
 from .task_scope import TaskScope
 from .turn import Turn
@@ -128,19 +130,16 @@ class Responder:
 
     async def _think(self, turn: Turn, messages: list[Message], generation: Generation,
                      sentences: asyncio.Queue) -> LlmError | None:
-        """Stream the reply into speakable sentences; a failure is returned for the apology."""
+        """Stream the reply into speakable sentences, repeats left out; a failure is returned for the apology."""
         config = self.dialogue.config.chunker
-        chunker = Chunker(config.max_sentence_chars, config.first_clause_words)
+        fresh = RepeatGuard.for_prompt(messages).fresh_sentences(
+            partial(self._stream, turn), messages, generation,
+            lambda: Chunker(config.max_sentence_chars, config.first_clause_words))
         failure = None
         try:
-            async with aclosing(self.models.chat.stream(messages, generation)) as pieces:
-                async for piece in pieces:
-                    if turn.llm_first_token is None:
-                        turn.llm_first_token = self.clock.now()
-                    for sentence in chunker.feed(piece):
-                        await self._queue_sentence(turn, sentence, sentences)
-            for sentence in chunker.flush():
-                await self._queue_sentence(turn, sentence, sentences)
+            async with aclosing(fresh):
+                async for sentence in fresh:
+                    await self._queue_sentence(turn, sentence, sentences)
             if not turn.sentences:
                 failure = LlmError("the LLM gave an empty reply")
         except LlmError as error:
@@ -148,6 +147,14 @@ class Responder:
         # Not in a `finally`: once cancelled, nobody reads the queue, and a put could wait forever.
         await sentences.put(None)
         return failure
+
+    async def _stream(self, turn: Turn, messages: list[Message], generation: Generation) -> AsyncIterator[str]:
+        """The LLM's reply as it comes (a second try too), noting when the turn's first token came."""
+        async with aclosing(self.models.chat.stream(messages, generation)) as pieces:
+            async for piece in pieces:
+                if turn.llm_first_token is None:
+                    turn.llm_first_token = self.clock.now()
+                yield piece
 
     async def _queue_sentence(self, turn: Turn, sentence: str, sentences: asyncio.Queue) -> None:
         first = turn.first_chunk_ready is None
@@ -250,7 +257,7 @@ class Responder:
         history = self.dialogue.history
         if turn.resumes:
             history.replace_last_assistant(turn.resumed_reply)
-        else:
+        elif turn.agent_text != NOTHING_NEW:  # kept, the small model would copy it into its next replies
             history.add_user(turn.user_text)
             history.add_assistant(turn.heard_text, interrupted=turn.interrupted)
         self._turns_logged += 1

@@ -11,6 +11,7 @@ import asyncio
 import pytest
 
 from agent_harness import Say, Wait, converse, make_harness
+from conversation.repeats import NOTHING_NEW, NUDGE
 from conversation.responder import APOLOGY
 from conversation.turn import Phase
 from fakes import NOISE
@@ -226,3 +227,22 @@ def test_the_person_sees_hearing_thinking_speaking_listening(tmp_path):
     states = [s for i, s in enumerate(h.reporter.states) if i == 0 or s != h.reporter.states[i - 1]]
     assert states == ["listening", "hearing you", "thinking", "speaking", "listening"]
     assert h.reporter.users == ["What time is it?"] and h.reporter.spoken == ["Noon."]
+
+
+WEATHER = "It is sunny and warm in Paris today, with a light breeze from the west."
+
+
+def test_a_reply_that_repeats_an_earlier_one_is_generated_again_before_it_is_heard(tmp_path):
+    h = make_harness(tmp_path, {1: "What is the weather?", 2: "And tomorrow?"}, WEATHER, WEATHER,
+                     "Rain is coming tomorrow, so take an umbrella.")
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(8.0), Say(2, 1.0), Wait(0.5))
+    assert [turn["agent_text"] for turn in h.turns] == [WEATHER, "Rain is coming tomorrow, so take an umbrella."]
+    assert len(h.chat.requests) == 3 and h.chat.closed_early == 1
+    assert h.chat.requests[2][-2] == {"role": "system", "content": NUDGE}
+
+
+def test_a_reply_with_nothing_new_says_so_and_leaves_the_history_as_it_was(tmp_path):
+    h = make_harness(tmp_path, {1: "What is the weather?", 2: "And tomorrow?"}, WEATHER)
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(8.0), Say(2, 1.0), Wait(0.5))
+    assert not h.turns[0]["interrupted"] and h.turns[1]["agent_text"] == NOTHING_NEW
+    assert [m["content"] for m in h.agent.dialogue.history.turns] == ["What is the weather?", WEATHER]
