@@ -19,6 +19,7 @@ class Generation:
     frequency_penalty: float = 0.0
     presence_penalty: float = 0.0
     repeat_penalty: float = 1.0  # llama.cpp's own; servers ignore it
+    seed: int | None = None  # llama.cpp's sampling seed, for runs that can be repeated; None: its own
 
 
 class ChatModel(Protocol):

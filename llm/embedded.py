@@ -66,7 +66,7 @@ class EmbeddedChat:
             return iter(self._llama.create_chat_completion(
                 messages, stream=True, temperature=generation.temperature, max_tokens=generation.max_tokens,
                 repeat_penalty=generation.repeat_penalty, frequency_penalty=generation.frequency_penalty,
-                presence_penalty=generation.presence_penalty))
+                presence_penalty=generation.presence_penalty, seed=generation.seed))
 
         pieces = await loop.run_in_executor(self._thread, start)
         try:

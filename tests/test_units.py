@@ -250,14 +250,3 @@ def test_history_drops_old_turns_in_large_steps_so_the_prompt_prefix_holds():
     assert all(prompt[1]["role"] == "user" for prompt in prompts)
     assert sum(len(m["content"]) // 4 + 4 for m in prompts[-1]) <= 200
     assert len(history.turns) < 40, "old turns are forgotten, not kept in memory"
-
-
-def test_the_dialogue_benchmark_spots_repeats_and_recitals():
-    from conversation.benchmarks.dialogue import recites, shared_share
-
-    earlier = "The way to make a healthy breakfast is to make a healthy breakfast."
-    assert shared_share("The way to make a healthy breakfast is simple.", earlier) >= 0.7
-    assert shared_share("Canberra is the capital of Australia.", earlier) < 0.7
-    prompt = "You are a helpful voice assistant having a spoken conversation."
-    assert recites("Well, I am a helpful voice assistant having a spoken chat.", prompt)
-    assert not recites("I can help with that.", prompt)

@@ -1,32 +1,38 @@
 """A long typed conversation through the real LLM and history: does the agent stay sensible?
 
-    python -m conversation.benchmarks.dialogue [--turns 60] [--config config.yaml] [--out FILE.json]
+    python -m conversation.benchmarks.dialogue [--turns 60] [--seed 0] [--raw] [--config config.yaml] [--out FILE.json]
 
-The user lines go through the same prompt, history and generation settings as
-spoken turns (Dialogue), without audio, so a 60-turn conversation takes a
-minute or two. It reports replies that repeat an earlier one (most of their
-words shared), replies that recite the system prompt, the first token's
-latency over the conversation, and the process's memory.
+The user lines go through the same prompt, history, generation settings,
+chunker and repeat guard as spoken turns, without audio, so a 60-turn
+conversation takes a minute or two; `--raw` leaves the guard out, to see the
+model alone. Each turn samples with its own seed, derived from `--seed`, so a
+run can be repeated word for word. It reports replies that repeat an earlier
+one (most of their words shared), replies that recite the system prompt,
+replies that open with the same words as another (a stock opener), what the
+guard did (second tries, dropped pieces, replies with nothing new), the first
+token's and the first spoken piece's latency, and the process's memory.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import re
 import resource
 import sys
 import time
+from collections import Counter
+from contextlib import aclosing
+from dataclasses import replace
 from pathlib import Path
 
 from llm.backends import make_chat
+from llm.base import Generation
 
+from ..chunker import Chunker
 from ..config import ConfigError, load_config
 from ..dialogue import Dialogue
+from ..repeats import NOTHING_NEW, RepeatGuard, near_duplicate, opening, recites
 from .stats import percentile
-
-NEAR_DUPLICATE = 0.7  # share of a reply's words found in an earlier reply
-RECITED_WORDS = 6  # this many consecutive words of the system prompt
 
 USER_LINES = [
     "What should I cook for dinner tonight?", "How far away is the moon?", "Tell me a fun fact.",
@@ -46,26 +52,12 @@ USER_LINES = [
 ]
 
 
-def words(text: str) -> list[str]:
-    return re.findall(r"[\w']+", text.lower())
-
-
-def shared_share(reply: str, earlier: str) -> float:
-    mine, theirs = words(reply), set(words(earlier))
-    return sum(1 for w in mine if w in theirs) / len(mine) if mine else 0.0
-
-
-def recites(reply: str, system_prompt: str, run: int = RECITED_WORDS) -> bool:
-    said, prompt = words(reply), " ".join(words(system_prompt))
-    return any(" ".join(said[i:i + run]) in prompt for i in range(len(said) - run + 1))
-
-
 def rss_mb() -> float:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-async def converse(config, turns: int) -> dict:
+async def converse(config, turns: int, guarded: bool = True, seed: int = 0) -> dict:
     chat = make_chat(config.llm)
     chat.load()
     dialogue = Dialogue(config)
@@ -74,33 +66,82 @@ async def converse(config, turns: int) -> dict:
     try:
         for index in range(turns):
             line = USER_LINES[index % len(USER_LINES)]
-            started, first, reply = time.perf_counter(), None, ""
-            async for piece in chat.stream(dialogue.prompt(line, dialogue.persona.language), dialogue.generation()):
-                first = first if first is not None else time.perf_counter() - started
-                reply += piece
-            reply = reply.strip()
-            repeat = max((shared_share(reply, r["reply"]) for r in records), default=0.0)
-            records.append({"turn": index + 1, "user": line, "reply": reply,
-                            "first_token_ms": round((first or 0) * 1000), "repeats": repeat >= NEAR_DUPLICATE,
-                            "recites_prompt": recites(reply, dialogue.persona.system_prompt), "rss_mb": round(rss_mb())})
+            # A seed per turn: a change to one reply leaves the next one's sampling as it was.
+            generation = replace(dialogue.generation(), seed=seed * 1000 + index)
+            record = await _reply(chat, dialogue, line, generation, guarded)
+            reply = record["reply"]
+            records.append({"turn": index + 1, "user": line, **record,
+                            "repeats": not record["nothing_new"] and any(near_duplicate(reply, r["reply"]) for r in records),
+                            "recites_prompt": recites(reply, dialogue.persona.system_prompt),
+                            "rss_mb": round(rss_mb())})
             trims = dialogue.history.trims
-            dialogue.history.add_user(line)
-            dialogue.history.add_assistant(reply)
+            if not record["nothing_new"]:  # as the agent does: the model would copy that line
+                dialogue.history.add_user(line)
+                dialogue.history.add_assistant(reply)
             if dialogue.history.trims != trims:  # as the agent does, between turns
                 await chat.warm(dialogue.history.messages())
     finally:
         await chat.aclose()
-    fifth = max(1, turns // 5)
+    return {"turns": turns, "repeat_guard": guarded, "seed": seed, **summarize(records), "records": records}
+
+
+async def _reply(chat, dialogue: Dialogue, line: str, generation: Generation, guarded: bool) -> dict:
+    """One reply as the agent would speak it: cut into sentences, with or without the repeat guard."""
+    messages = dialogue.prompt(line, dialogue.persona.language)
+    settings = dialogue.config.chunker
+    started, times = time.perf_counter(), {}
+
+    async def timed(messages, generation):
+        async with aclosing(chat.stream(messages, generation)) as pieces:
+            async for piece in pieces:
+                times.setdefault("first_token", time.perf_counter() - started)
+                yield piece
+
+    def new_chunker():
+        return Chunker(settings.max_sentence_chars, settings.first_clause_words)
+
+    guard = RepeatGuard.for_prompt(messages)
+    if guarded:
+        sentences = guard.fresh_sentences(timed, messages, generation, new_chunker)
+    else:
+        sentences = _every_sentence(timed(messages, generation), new_chunker())
+    spoken = []
+    async for sentence in sentences:
+        times.setdefault("first_sentence", time.perf_counter() - started)
+        spoken.append(sentence)
+    return {"reply": " ".join(spoken), "first_token_ms": round(times.get("first_token", 0) * 1000),
+            "first_sentence_ms": round(times.get("first_sentence", 0) * 1000),
+            "regenerated": guard.attempts > 1, "dropped": guard.dropped, "nothing_new": spoken == [NOTHING_NEW]}
+
+
+async def _every_sentence(pieces, chunker: Chunker):
+    async for piece in pieces:
+        for sentence in chunker.feed(piece):
+            yield sentence
+    for sentence in chunker.flush():
+        yield sentence
+
+
+def summarize(records: list[dict]) -> dict:
+    fifth = max(1, len(records) // 5)
     first_ms = [r["first_token_ms"] for r in records]
+    sentence_ms = [r["first_sentence_ms"] for r in records]
+    openings = Counter(" ".join(opening(r["reply"])) for r in records if not r["nothing_new"])
+    common, count = openings.most_common(1)[0] if openings else ("", 0)
     return {
-        "turns": turns,
         "repeated_replies": sum(r["repeats"] for r in records),
         "recited_prompt": sum(r["recites_prompt"] for r in records),
+        # A stock opener ("The answer to this question is that...") soon starts every reply.
+        "shared_openings": sum(n - 1 for n in openings.values()),
+        "most_common_opening": {"words": common, "replies": count},
+        "regenerated": sum(r["regenerated"] for r in records),
+        "dropped_sentences": sum(len(r["dropped"]) for r in records),
+        "nothing_new": sum(r["nothing_new"] for r in records),
         "first_token_p50_ms": {"first_fifth": percentile(first_ms[:fifth], 50),
                                "last_fifth": percentile(first_ms[-fifth:], 50)},
+        "first_sentence_p50_ms": {"all": percentile(sentence_ms, 50), "p90": percentile(sentence_ms, 90)},
         "rss_mb": {"first_fifth": max(r["rss_mb"] for r in records[:fifth]),
                    "last_fifth": max(r["rss_mb"] for r in records[-fifth:])},
-        "records": records,
     }
 
 
@@ -109,19 +150,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--turns", type=int, default=60)
     parser.add_argument("--out", metavar="FILE.json", help="write every turn here")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (each turn derives its own from it)")
+    parser.add_argument("--raw", action="store_true", help="speak every sentence the model gives (no repeat guard)")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    result = asyncio.run(converse(config, args.turns))
+    result = asyncio.run(converse(config, args.turns, guarded=not args.raw, seed=args.seed))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1, ensure_ascii=False))
     summary = {k: v for k, v in result.items() if k != "records"}
     print(json.dumps(summary))
     for record in result["records"]:
-        flags = ("REPEAT " if record["repeats"] else "") + ("RECITES " if record["recites_prompt"] else "")
+        flags = "".join(flag for flag, on in [("REPEAT ", record["repeats"]), ("RECITES ", record["recites_prompt"]),
+                                              ("REGENERATED ", record["regenerated"])] if on)
         print(f"{record['turn']:3d} {record['first_token_ms']:5d} ms {flags}{record['reply'][:90]}")
     return 0
 
