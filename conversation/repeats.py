@@ -143,9 +143,28 @@ def _sentences(text: str) -> list[str]:
 
 
 async def _cut(pieces: AsyncIterator[str], chunker: Chunker) -> AsyncIterator[str]:
+    """The reply's speakable pieces; the first ones are joined until they hold an opening to judge.
+
+    Spoken alone, a short opening ("The perfect joke:") could not be taken back
+    when what follows it is a repeat, and the reply would end on it.
+    """
+    opening: list[str] | None = []
+
+    def ready(sentences: list[str]) -> list[str]:
+        nonlocal opening
+        if opening is None:
+            return sentences
+        opening += sentences
+        if len(words(" ".join(opening))) < OPENING_WORDS:
+            return []
+        whole, opening = " ".join(opening), None
+        return [whole]
+
     async with aclosing(pieces):
         async for piece in pieces:
-            for sentence in chunker.feed(piece):
+            for sentence in ready(chunker.feed(piece)):
                 yield sentence
-    for sentence in chunker.flush():
+    for sentence in ready(chunker.flush()):
         yield sentence
+    if opening:  # the whole reply is shorter than an opening
+        yield " ".join(opening)

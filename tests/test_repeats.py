@@ -139,6 +139,13 @@ def test_a_repeat_later_in_a_reply_ends_it_there():
     assert len(chat.requests) == 1 and chat.finished == [False]
 
 
+def test_a_short_opening_waits_for_what_follows_so_a_repeat_after_it_is_not_left_hanging():
+    joke = "The perfect joke: why did the chicken cross the road? To get to the other side."
+    assert say(ScriptedChat(joke, BEES), joke) == ["Bees collect nectar from flowers",
+                                                    "and store it in their honeycomb cells.", "They use it to make honey."]
+    assert say(ScriptedChat("Sure."), joke) == ["Sure."]
+
+
 def test_a_new_reply_is_said_whole_and_an_empty_one_is_left_to_the_caller():
     assert " ".join(say(ScriptedChat(BEES), BREAKFAST)) == BEES
     assert say(ScriptedChat("")) == []
