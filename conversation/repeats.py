@@ -143,10 +143,10 @@ def _sentences(text: str) -> list[str]:
 
 
 async def _cut(pieces: AsyncIterator[str], chunker: Chunker) -> AsyncIterator[str]:
-    """The reply's speakable pieces; the first ones are joined until they hold an opening to judge.
+    """The reply's speakable pieces; a short unfinished opening waits to be joined with what follows.
 
-    Spoken alone, a short opening ("The perfect joke:") could not be taken back
-    when what follows it is a repeat, and the reply would end on it.
+    Spoken alone, "The perfect joke:" could not be taken back when what follows
+    it is a repeat, and the reply would end on it. "Sure." may go at once.
     """
     opening: list[str] | None = []
 
@@ -155,9 +155,10 @@ async def _cut(pieces: AsyncIterator[str], chunker: Chunker) -> AsyncIterator[st
         if opening is None:
             return sentences
         opening += sentences
-        if len(words(" ".join(opening))) < OPENING_WORDS:
+        whole = " ".join(opening)
+        if not whole or (len(words(whole)) < OPENING_WORDS and not _FINISHED.search(whole)):
             return []
-        whole, opening = " ".join(opening), None
+        opening = None
         return [whole]
 
     async with aclosing(pieces):
@@ -166,5 +167,5 @@ async def _cut(pieces: AsyncIterator[str], chunker: Chunker) -> AsyncIterator[st
                 yield sentence
     for sentence in ready(chunker.flush()):
         yield sentence
-    if opening:  # the whole reply is shorter than an opening
+    if opening:  # the whole reply is a short unfinished phrase
         yield " ".join(opening)
