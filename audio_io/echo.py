@@ -162,9 +162,10 @@ class _ProbeMeter:
         no_echo = quiet_power is not None and mic < 2 * quiet_power
         erle = 10 * np.log10(mic / max(out, 1.0))
         converged = no_echo or erle >= self._erle_db
-        log.info("echo probe: %s (removed %.1f dB of its echo; mic %.1f dB over quiet)",
-                 "canceller trusted" if converged else "not converged, the warm-up gate stays",
-                 erle, 10 * np.log10(mic / quiet_power) if quiet_power else float("nan"))
+        log.info("echo probe: %s (removed %.1f dB of its echo; the mic %s)",
+                 "canceller trusted" if converged else "not converged, the warm-up gate stays", erle,
+                 f"{10 * np.log10(mic / quiet_power):.1f} dB over its quiet level" if quiet_power else
+                 "digitally silent before it")
         return converged
 
 

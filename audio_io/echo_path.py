@@ -13,9 +13,14 @@ more than the model's own error, i.e. someone is talking over the agent.
 """
 from __future__ import annotations
 
+import logging
+from collections import deque
+
 import numpy as np
 
 from .rates import SAMPLE_RATE
+
+log = logging.getLogger(__name__)
 
 LENGTH_S = 0.5  # bulk delay (up to ~200 ms) plus the room's reverberation
 TAIL_S = 0.3  # kept after the direct path: a furnished room's reverberation
@@ -25,6 +30,11 @@ MIN_ERLE_DB = 15.0  # a fit that cancels less of the probe's own echo is not use
 TALK_OVER_DB = -12.0  # residual within this of the recent echo peak: more than the model's error
 PEAK_HOLD = 10  # frames of predicted echo the residual is compared with (100 ms)
 SUSTAINED = (3, 4)  # a talker is in 3 of the last 4 frames: the model's own misses last a frame or two
+# The room may have changed since the probe (a sound server that retunes its latency, a laptop moved):
+# the path is trusted only while, over the last few seconds of echo, it takes most of it away.
+HEALTH_WINDOW = 300  # frames of expected echo judged (3 s of the agent talking)
+HEALTH_FRAMES = 30  # at least this many before any judgement (300 ms)
+HEALTHY_DB = -15.0  # median residual against the predicted echo
 ECHO_FLOOR = (32768 * 10 ** (-60 / 20)) ** 2  # int16 power: no echo expected below this
 SPEECH_FLOOR = (32768 * 10 ** (-55 / 20)) ** 2  # a residual quieter than the VAD's floor is nobody
 
@@ -60,6 +70,8 @@ class EchoPath:
         self._previous = np.zeros(BLOCK)
         self._echo_powers = np.zeros(PEAK_HOLD)
         self._recent = np.zeros(SUSTAINED[1], dtype=bool)
+        self._fit_db: deque[float] = deque(maxlen=HEALTH_WINDOW)  # residual against echo, per echoed frame
+        self._trusted = False
 
     @classmethod
     def from_probe(cls, far: np.ndarray, mic: np.ndarray) -> EchoPath | None:
@@ -77,11 +89,24 @@ class EchoPath:
         self._history[0] = np.fft.rfft(block)
         echo = np.fft.irfft(np.einsum("pk,pk->k", self._history, self._spectra))[BLOCK:]
         residual = mic - echo
+        echo_power, power = np.mean(echo**2), np.mean(residual**2)
+        if echo_power > ECHO_FLOOR:
+            self._fit_db.append(10 * np.log10(max(power, 1.0) / echo_power))
         self._echo_powers = np.roll(self._echo_powers, 1)
-        self._echo_powers[0] = np.mean(echo**2)
+        self._echo_powers[0] = echo_power
         expected = self._echo_powers.max()
-        power = np.mean(residual**2)
         over = expected > ECHO_FLOOR and power > SPEECH_FLOOR and power > expected * 10 ** (TALK_OVER_DB / 10)
         self._recent = np.roll(self._recent, 1)
         self._recent[0] = over
-        return residual, bool(over and self._recent.sum() >= SUSTAINED[0])
+        healthy = self.healthy
+        if healthy != self._trusted and len(self._fit_db) >= HEALTH_FRAMES:
+            self._trusted = healthy
+            log.info("echo path from the probe: %s (median residual %.1f dB under the echo)",
+                     "follows the room" if healthy else "no longer follows the room; AEC3 alone",
+                     -float(np.median(self._fit_db)))
+        return residual, bool(over and self._recent.sum() >= SUSTAINED[0] and healthy)
+
+    @property
+    def healthy(self) -> bool:
+        """The path still predicts the room: the median frame of echo lost most of it."""
+        return len(self._fit_db) >= HEALTH_FRAMES and float(np.median(self._fit_db)) <= HEALTHY_DB

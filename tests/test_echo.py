@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from audio_io.echo import EchoBackendMissing, EchoCanceller, EchoSettings, probe_signal
+from audio_io.echo_path import EchoPath
 from audio_io.rates import SAMPLE_RATE
 from conversation.benchmarks.echo import (
     AGENT_CLIP,
@@ -325,3 +326,18 @@ def test_the_echo_path_is_fitted_from_the_probe_alone():
     talked_over = probed(80, -10, near=placed(load_speech(USER_CLIP, USER_DBFS), 0.0, 4800 + 8000 + int(
         settings.probe_s * SAMPLE_RATE)))
     assert not talked_over.knows_the_room, "a probe the user talked over measures the user, not the room"
+
+
+def test_an_echo_path_the_room_no_longer_follows_is_not_trusted(agent):
+    """Fitted at 80 ms, the room now at 150 ms (a sound server retuned its latency): no talker is made up."""
+    settings = EchoSettings()
+    probe = np.concatenate([np.zeros(4800), probe_signal(settings, SAMPLE_RATE), np.zeros(8000)]).astype(np.float64)
+    probe_echo = simulate(probe, 80, -10, EchoCanceller(EchoSettings(enabled=False)), near=noise(len(probe))).echo
+    path = EchoPath.from_probe(to_int16(probe).astype(np.float64), probe_echo.astype(np.float64))
+    assert path is not None
+    reply = agent[:6 * SAMPLE_RATE]
+    moved = simulate(reply, 150, -10, EchoCanceller(EchoSettings(enabled=False)), near=noise(len(reply)))
+    far = to_int16(reply).astype(np.float64)
+    talking = [path.residual(far[i:i + 160], moved.echo[i:i + 160].astype(np.float64))[1]
+               for i in range(0, len(far) - 159, 160)]
+    assert not any(talking) and not path.healthy
