@@ -39,8 +39,10 @@ def test_voice_to_voice_is_read_from_the_output_and_must_come_before_the_next_ut
     output = np.zeros(30 * RATE, np.float32)
     output[int(3.4 * RATE):int(5 * RATE)] = 0.2  # the first reply, 400 ms after the user stopped
     output[int(19 * RATE):int(20 * RATE)] = 0.2  # a reply to the second, only after the third began
-    utterances = [said("a", 1.0, 3.0), said("b", 10.0, 12.0), said("c", 15.0, 17.0)]
-    assert voice_to_voice(utterances, output, RATE) == [400, None, 2000]
+    output[int(21.5 * RATE):int(23 * RATE)] = 0.2  # still talking when the fourth ends at 22 s ...
+    output[int(23.3 * RATE):int(24 * RATE)] = 0.2  # ... and its answer 1.3 s after
+    utterances = [said("a", 1.0, 3.0), said("b", 10.0, 12.0), said("c", 15.0, 17.0), said("d", 20.0, 22.0)]
+    assert voice_to_voice(utterances, output, RATE) == [400, None, 2000, 1300]
 
 
 def test_fifths_take_the_ends():

@@ -44,6 +44,7 @@ from ..turn_log import read_turns
 from .dialogue import rss_mb
 from .measure import first_audible
 from .replay import DEFAULT_CLIPS, StateClock
+from .scenarios import silent_after
 from .stats import normalize_words, percentile
 from .v2v import manifest_transcripts
 
@@ -170,10 +171,15 @@ def heard(utterance: Utterance, turns: list[dict]) -> float:
 
 
 def voice_to_voice(utterances: list[Utterance], output: np.ndarray, rate: int) -> list[float | None]:
-    """From each utterance's last speech to the agent's first sound after it, before the next one."""
+    """From each utterance's last speech to the agent's first sound after it, before the next one.
+
+    An earlier reply still sounding at the utterance's end is not this one's answer: the answer
+    is the first sound after the speaker has fallen silent.
+    """
     latencies = []
     for utterance, following in zip(utterances, utterances[1:] + [None]):
-        sound = first_audible(output, rate, utterance.end)
+        quiet = silent_after(output, rate, utterance.end)
+        sound = None if quiet is None else first_audible(output, rate, utterance.end + quiet)
         too_late = following is not None and (sound is None or sound > following.start)
         latencies.append(None if sound is None or too_late else round((sound - utterance.end) * 1000))
     return latencies
