@@ -4,6 +4,10 @@ A small model copies its own earlier replies as the history grows, and now
 and then recites its system prompt. RepeatGuard judges a reply sentence by
 sentence, as the chunker cuts it, so a repeat is caught before it is spoken;
 the dialogue benchmark counts repeats with the same definitions.
+
+Words of the question being answered never count as repeated: asked "Tell me
+one thing about owls." after "... about bees.", "One thing about owls is"
+echoes the question, not the earlier reply.
 """
 from __future__ import annotations
 
@@ -20,6 +24,9 @@ from .chunker import Chunker
 log = logging.getLogger(__name__)
 
 NEAR_DUPLICATE = 0.7  # share of a text's words found in an earlier one
+# On a second try only a near copy is refused: asked for new words, the model may still shape its
+# answer like an earlier one ("People love owls because..."), which beats saying nothing new.
+NEAR_COPY = 0.85
 RECITED_WORDS = 6  # this many consecutive words of the system prompt
 # Shorter pieces ("Sure, I can help.") are common to any conversation: judged only as part of more,
 JUDGED_WORDS = 5
@@ -34,14 +41,20 @@ def words(text: str) -> list[str]:
     return re.findall(r"[\w']+", text.lower())
 
 
-def shared_share(text: str, earlier: str) -> float:
-    """The share of the text's words that the earlier text holds too."""
-    mine, theirs = words(text), set(words(earlier))
+def own_words(text: str, asked: str = "") -> list[str]:
+    """The text's words, less those of the question it answers."""
+    echoed = set(words(asked))
+    return [w for w in words(text) if w not in echoed]
+
+
+def shared_share(text: str, earlier: str, asked: str = "") -> float:
+    """The share of the text's own words that the earlier text holds too."""
+    mine, theirs = own_words(text, asked), set(words(earlier))
     return sum(1 for w in mine if w in theirs) / len(mine) if mine else 0.0
 
 
-def near_duplicate(text: str, earlier: str) -> bool:
-    return shared_share(text, earlier) >= NEAR_DUPLICATE
+def near_duplicate(text: str, earlier: str, asked: str = "", threshold: float = NEAR_DUPLICATE) -> bool:
+    return shared_share(text, earlier, asked) >= threshold
 
 
 def opening(text: str) -> list[str]:
@@ -54,6 +67,7 @@ def recites(text: str, system_prompt: str, run: int = RECITED_WORDS) -> bool:
 
 
 NOTHING_NEW = "I'd only be repeating myself there. Could you ask me another way?"
+RECITAL = "recites the system prompt"
 
 
 # For a second try, just before the user's words: the evaluated prompt prefix stays as it was. Measured
@@ -73,43 +87,65 @@ def less_repetitive(messages: list[Message], generation: Generation) -> tuple[li
 class RepeatGuard:
     """Judges one reply, sentence by sentence as it is cut, against the replies before it."""
 
-    def __init__(self, earlier_replies: list[str], system_prompt: str):
+    def __init__(self, earlier_replies: list[str], system_prompt: str, asked: str = ""):
         self.earlier_replies = [reply for reply in earlier_replies if words(reply)]
         self.earlier_sentences = [sentence for reply in self.earlier_replies for sentence in _sentences(reply)]
         self.system_prompt = system_prompt
+        self.asked = asked  # the user's words this reply answers
         self.spoken: list[str] = []
         self.dropped: list[str] = []
         self.attempts = 0  # LLM streams this reply took
+        self.ended = False  # a repeat ended the reply
+        self.threshold = NEAR_DUPLICATE  # NEAR_COPY on a second try
 
     @classmethod
     def for_prompt(cls, messages: list[Message]) -> RepeatGuard:
-        """A guard for the reply to this prompt: its system prompt first, then the conversation."""
+        """A guard for the reply to this prompt: its system prompt first, the user's words last."""
         system_prompt = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
-        return cls([m["content"] for m in messages if m["role"] == "assistant"], system_prompt)
+        asked = messages[-1]["content"] if messages and messages[-1]["role"] == "user" else ""
+        return cls([m["content"] for m in messages if m["role"] == "assistant"], system_prompt, asked)
 
     def why_not(self, piece: str) -> str | None:
         """Why this piece should not be spoken next, or None when it says something new."""
         so_far = " ".join([*self.spoken, piece])
         if recites(so_far, self.system_prompt):  # what was spoken recited nothing: the run reaches into this piece
-            return "recites the system prompt"
-        if not self.spoken and len(words(piece)) >= OPENING_WORDS and any(
-                opening(piece) == opening(reply) for reply in self.earlier_replies):
+            return RECITAL
+        if not self.spoken and self._stock_opener(piece):
             return "opens the way an earlier reply did"
         finished = _sentences(" ".join(self.spoken))
         if finished and not _FINISHED.search(finished[-1]):
             finished.pop()  # the sentence this piece goes on with is judged whole, below
         said = [*self.earlier_sentences, *finished]
         for sentence in _sentences(so_far)[len(finished):]:
-            if len(words(sentence)) >= JUDGED_WORDS and any(near_duplicate(sentence, s) for s in said):
+            if self._judged(sentence) and any(near_duplicate(sentence, s, self.asked, self.threshold) for s in said):
                 return "repeats an earlier sentence"
-        if len(words(so_far)) >= JUDGED_WORDS and any(near_duplicate(so_far, reply) for reply in self.earlier_replies):
+        if self._judged(so_far) and any(
+                near_duplicate(so_far, reply, self.asked, self.threshold) for reply in self.earlier_replies):
             return "repeats an earlier reply"
         return None
 
+    def _judged(self, text: str) -> bool:
+        return len(own_words(text, self.asked)) >= JUDGED_WORDS
+
+    def _stock_opener(self, piece: str) -> bool:
+        """An earlier reply opened with these words, not all of them the question's (a first try only)."""
+        first = opening(piece)
+        if self.threshold != NEAR_DUPLICATE or len(first) < OPENING_WORDS or not own_words(" ".join(first), self.asked):
+            return False
+        return any(first == opening(reply) for reply in self.earlier_replies)
+
     def admit(self, piece: str) -> bool:
-        """Judge the next piece; only an admitted one is spoken, and counts as said."""
+        """Judge the next piece; only an admitted one is spoken, and counts as said.
+
+        A repeat that ends a sentence already begun is admitted as the reply's
+        last piece: "People love bread for many reasons," left hanging is worse.
+        """
         reason = self.why_not(piece)
-        if reason:
+        if reason and reason != RECITAL and self.spoken and not _FINISHED.search(self.spoken[-1]) \
+                and _FINISHED.search(piece):
+            log.info("said to end the sentence, then stopped, though it %s: %r", reason, piece)
+            reason, self.ended = None, True
+        elif reason:
             log.info("not said, it %s: %r", reason, piece)
         (self.dropped if reason else self.spoken).append(piece)
         return reason is None
@@ -120,18 +156,22 @@ class RepeatGuard:
         """The reply's sentences as they are cut, up to the first repeat.
 
         A reply that opens with a repeat is generated once more, less repetitively.
-        A repeat later on ends the reply: what follows it is mostly the rest of the
-        same sentence, or more of the same. A reply with nothing new says so.
+        A repeat later on ends the reply (after it, if it ends a sentence already
+        begun): what follows is mostly more of the same. A reply with nothing new
+        says so.
         """
         for second_try in (False, True):
             if second_try:
                 messages, generation = less_repetitive(messages, generation)
+                self.threshold = NEAR_COPY
             self.attempts += 1
-            async with aclosing(_cut(stream(messages, generation), new_chunker())) as sentences:
+            async with aclosing(_cut(stream(messages, generation), new_chunker(), self.asked)) as sentences:
                 async for sentence in sentences:
                     if not self.admit(sentence):
                         break
                     yield sentence
+                    if self.ended:
+                        break
             if self.spoken or not self.dropped:
                 break
         if self.dropped and not self.spoken:
@@ -142,11 +182,12 @@ def _sentences(text: str) -> list[str]:
     return [sentence for sentence in _SENTENCE_END.split(text) if sentence]
 
 
-async def _cut(pieces: AsyncIterator[str], chunker: Chunker) -> AsyncIterator[str]:
+async def _cut(pieces: AsyncIterator[str], chunker: Chunker, asked: str) -> AsyncIterator[str]:
     """The reply's speakable pieces; a short unfinished opening waits to be joined with what follows.
 
-    Spoken alone, "The perfect joke:" could not be taken back when what follows
-    it is a repeat, and the reply would end on it. "Sure." may go at once.
+    Spoken alone, "The perfect joke:" (or "One thing about owls is", asked about
+    owls) could not be taken back when what follows it is a repeat, and the reply
+    would end on it. "Sure." may go at once.
     """
     opening: list[str] | None = []
 
@@ -156,7 +197,7 @@ async def _cut(pieces: AsyncIterator[str], chunker: Chunker) -> AsyncIterator[st
             return sentences
         opening += sentences
         whole = " ".join(opening)
-        if not whole or (len(words(whole)) < OPENING_WORDS and not _FINISHED.search(whole)):
+        if not whole or (len(own_words(whole, asked)) < OPENING_WORDS and not _FINISHED.search(whole)):
             return []
         opening = None
         return [whole]

@@ -45,7 +45,7 @@ def test_short_pieces_are_judged_only_as_part_of_more():
     judge = guard("Sure. I can help with that.", BREAKFAST)
     assert judge.admit("Sure.")
     assert judge.admit("The answer is")  # every reply shares these words; what follows decides
-    assert not judge.admit("that it's a great way to start your day with a healthy breakfast.")
+    assert judge.why_not("that it's a great way to start your day with a healthy breakfast.")
 
 
 def test_a_reply_may_not_open_with_the_words_an_earlier_one_opened_with():
@@ -54,6 +54,14 @@ def test_a_reply_may_not_open_with_the_words_an_earlier_one_opened_with():
     assert guard(earlier).admit("The most common reason cats purr is contentment.")
     judge = guard("Sure, I can help with that.")
     assert judge.admit("Sure,") and judge.admit("I can help you plan it.")  # too short to be an opener
+
+
+def test_words_that_echo_the_question_are_no_repeat():
+    penguins = ("One thing about penguins is they're carnivores. They eat fish, squid, and other marine life. "
+                "They can also be predators of seals and other marine animals.")
+    echo = "One thing about volcanoes is they're home"
+    assert RepeatGuard([penguins], SYSTEM_PROMPT).why_not(echo)
+    assert RepeatGuard([penguins], SYSTEM_PROMPT, asked="Tell me one thing about volcanoes.").admit(echo)
 
 
 def test_a_sentence_that_repeats_one_of_the_same_reply_is_refused():
@@ -102,11 +110,11 @@ class ScriptedChat:
         self.finished[-1] = True
 
 
-def say(chat: ScriptedChat, *earlier: str) -> list[str]:
+def say(chat: ScriptedChat, *earlier: str, asked: str = "What should I do this weekend?") -> list[str]:
     messages = [{"role": "system", "content": SYSTEM_PROMPT}]
     for reply in earlier:
         messages += [{"role": "user", "content": "Tell me more."}, {"role": "assistant", "content": reply}]
-    messages.append({"role": "user", "content": "What should I do this weekend?"})
+    messages.append({"role": "user", "content": asked})
 
     async def run():
         fresh = RepeatGuard.for_prompt(messages).fresh_sentences(
@@ -126,10 +134,26 @@ def test_a_reply_that_opens_with_a_repeat_is_generated_once_more_less_repetitive
     assert second_settings.frequency_penalty > first_settings.frequency_penalty
 
 
+def test_a_second_try_shaped_like_an_earlier_reply_is_said_rather_than_nothing_new():
+    penguins = "People love penguins because of their funny walk and their role in nature."
+    chat = ScriptedChat("People love bees because of their funny walk and their role in nature.",
+                        "People love bees because of their busy, unique role in nature.")
+    assert " ".join(say(chat, penguins, asked="Why do people like bees?")) == chat.replies[1]
+    assert RepeatGuard([penguins], SYSTEM_PROMPT, "Why do people like bees?").why_not(
+        "People love bees because of their busy,"), "a first try would have been refused"
+
+
 def test_a_reply_with_nothing_new_says_so_rather_than_nothing():
     chat = ScriptedChat(WEEKEND)
     assert say(chat, BREAKFAST) == [NOTHING_NEW]
     assert len(chat.requests) == 2
+
+
+def test_a_repeat_that_ends_a_sentence_already_begun_is_said_and_ends_the_reply():
+    owls = "People love owls for many reasons, but most of them enjoy watching them in a variety of ways."
+    judge = RepeatGuard([owls], SYSTEM_PROMPT, asked="Why do people like glaciers?")
+    assert judge.admit("People love glaciers for many reasons,")
+    assert judge.admit("but most of them enjoy eating them in a variety of ways.") and judge.ended
 
 
 def test_a_repeat_later_in_a_reply_ends_it_there():
@@ -141,8 +165,7 @@ def test_a_repeat_later_in_a_reply_ends_it_there():
 
 def test_a_short_opening_waits_for_what_follows_so_a_repeat_after_it_is_not_left_hanging():
     joke = "The perfect joke: why did the chicken cross the road? To get to the other side."
-    assert say(ScriptedChat(joke, BEES), joke) == ["Bees collect nectar from flowers",
-                                                    "and store it in their honeycomb cells.", "They use it to make honey."]
+    assert " ".join(say(ScriptedChat(joke, BEES), joke)) == BEES
     assert say(ScriptedChat("Sure."), joke) == ["Sure."]
 
 

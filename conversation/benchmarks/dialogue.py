@@ -7,7 +7,7 @@ chunker and repeat guard as spoken turns, without audio, so a 60-turn
 conversation takes a minute or two; `--raw` leaves the guard out, to see the
 model alone. Each turn samples with its own seed, derived from `--seed`, so a
 run can be repeated word for word. It reports replies that repeat an earlier
-one (most of their words shared), replies that recite the system prompt,
+one (most of their own words shared, the question's aside), replies that recite the system prompt,
 replies that open with the same words as another (a stock opener), what the
 guard did (second tries, dropped pieces, replies with nothing new), the first
 token's and the first spoken piece's latency, and the process's memory.
@@ -70,8 +70,8 @@ async def converse(config, turns: int, guarded: bool = True, seed: int = 0) -> d
             generation = replace(dialogue.generation(), seed=seed * 1000 + index)
             record = await _reply(chat, dialogue, line, generation, guarded)
             reply = record["reply"]
-            records.append({"turn": index + 1, "user": line, **record,
-                            "repeats": not record["nothing_new"] and any(near_duplicate(reply, r["reply"]) for r in records),
+            repeats = not record["nothing_new"] and any(near_duplicate(reply, r["reply"], line) for r in records)
+            records.append({"turn": index + 1, "user": line, **record, "repeats": repeats,
                             "recites_prompt": recites(reply, dialogue.persona.system_prompt),
                             "rss_mb": round(rss_mb())})
             trims = dialogue.history.trims
