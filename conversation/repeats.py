@@ -110,6 +110,8 @@ class RepeatGuard:
         so_far = " ".join([*self.spoken, piece])
         if recites(so_far, self.system_prompt):  # what was spoken recited nothing: the run reaches into this piece
             return RECITAL
+        if not self.spoken and len(words(piece)) < OPENING_WORDS and not _FINISHED.search(piece):
+            return "is the whole reply, and unfinished"  # "The answer is:" and nothing after
         if not self.spoken and self._stock_opener(piece):
             return "opens the way an earlier reply did"
         finished = _sentences(" ".join(self.spoken))
@@ -165,7 +167,7 @@ class RepeatGuard:
                 messages, generation = less_repetitive(messages, generation)
                 self.threshold = NEAR_COPY
             self.attempts += 1
-            async with aclosing(_cut(stream(messages, generation), new_chunker(), self.asked)) as sentences:
+            async with aclosing(_cut(stream(messages, generation), new_chunker())) as sentences:
                 async for sentence in sentences:
                     if not self.admit(sentence):
                         break
@@ -182,12 +184,11 @@ def _sentences(text: str) -> list[str]:
     return [sentence for sentence in _SENTENCE_END.split(text) if sentence]
 
 
-async def _cut(pieces: AsyncIterator[str], chunker: Chunker, asked: str) -> AsyncIterator[str]:
+async def _cut(pieces: AsyncIterator[str], chunker: Chunker) -> AsyncIterator[str]:
     """The reply's speakable pieces; a short unfinished opening waits to be joined with what follows.
 
-    Spoken alone, "The perfect joke:" (or "One thing about owls is", asked about
-    owls) could not be taken back when what follows it is a repeat, and the reply
-    would end on it. "Sure." may go at once.
+    Spoken alone, "The perfect joke:" could not be judged as an opening, nor
+    taken back when what follows it is a repeat. "Sure." may go at once.
     """
     opening: list[str] | None = []
 
@@ -197,7 +198,7 @@ async def _cut(pieces: AsyncIterator[str], chunker: Chunker, asked: str) -> Asyn
             return sentences
         opening += sentences
         whole = " ".join(opening)
-        if not whole or (len(own_words(whole, asked)) < OPENING_WORDS and not _FINISHED.search(whole)):
+        if not whole or (len(words(whole)) < OPENING_WORDS and not _FINISHED.search(whole)):
             return []
         opening = None
         return [whole]

@@ -52,8 +52,8 @@ def test_a_reply_may_not_open_with_the_words_an_earlier_one_opened_with():
     earlier = "The most popular way to make coffee is to brew it in a French press."
     assert guard(earlier).why_not("The most popular way") == "opens the way an earlier reply did"
     assert guard(earlier).admit("The most common reason cats purr is contentment.")
-    judge = guard("Sure, I can help with that.")
-    assert judge.admit("Sure,") and judge.admit("I can help you plan it.")  # too short to be an opener
+    judge = guard("Sure! I can help with that.")
+    assert judge.admit("Sure!") and judge.admit("I can help you plan it.")  # too short to be an opener
 
 
 def test_words_that_echo_the_question_are_no_repeat():
@@ -167,6 +167,7 @@ def test_a_short_opening_waits_for_what_follows_so_a_repeat_after_it_is_not_left
     joke = "The perfect joke: why did the chicken cross the road? To get to the other side."
     assert " ".join(say(ScriptedChat(joke, BEES), joke)) == BEES
     assert say(ScriptedChat("Sure."), joke) == ["Sure."]
+    assert say(ScriptedChat("The answer is:", "Canberra."), "The answer is:") == ["Canberra."]
 
 
 def test_a_new_reply_is_said_whole_and_an_empty_one_is_left_to_the_caller():
