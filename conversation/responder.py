@@ -64,9 +64,10 @@ class Responder:
             if (turn.user_text or turn.resumes) and turn.committed is not None and not turn.superseded:
                 self._finish(turn)
             turn.end()
-        if turn.interrupted or self.dialogue.history.trims != trims:
-            # A cut reply changed the prompt's tail, a trim its start: read it again now, while the
-            # user is still talking or thinking, rather than when their next turn needs an answer.
+        if turn.interrupted or self.dialogue.history.trims != trims or turn.llm_tries > 1:
+            # A cut reply changed the prompt's tail, a trim its start, a second try's nudge its middle:
+            # read it again now, while the user is still talking or thinking, rather than when their
+            # next turn needs an answer.
             try:
                 await self.models.chat.warm(self.dialogue.history.messages())
             except Exception as error:  # only a head start: the next reply reports a real failure
@@ -132,14 +133,15 @@ class Responder:
                      sentences: asyncio.Queue) -> LlmError | None:
         """Stream the reply into speakable sentences, repeats left out; a failure is returned for the apology."""
         config = self.dialogue.config.chunker
-        fresh = RepeatGuard.for_prompt(messages).fresh_sentences(
-            partial(self._stream, turn), messages, generation,
-            lambda: Chunker(config.max_sentence_chars, config.first_clause_words))
+        guard = RepeatGuard.for_prompt(messages)
+        fresh = guard.fresh_sentences(partial(self._stream, turn), messages, generation,
+                                      lambda: Chunker(config.max_sentence_chars, config.first_clause_words))
         failure = None
         try:
             async with aclosing(fresh):
                 async for sentence in fresh:
                     await self._queue_sentence(turn, sentence, sentences)
+            turn.llm_tries = guard.attempts
             if not turn.sentences:
                 failure = LlmError("the LLM gave an empty reply")
         except LlmError as error:

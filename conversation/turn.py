@@ -57,6 +57,7 @@ class Turn:
     overheard: bool = False  # heard behind the echo gate while a reply played, answered after it
     playback_stopped_at: float | None = None
     error: str | None = None
+    llm_tries: int = 0  # LLM streams the reply took: 2 when the repeat guard asked again
     phase: Phase = Phase.HELD
     follows: BargeIn | None = None  # the barge-in this turn answers, taken over at its commit
     task: asyncio.Task | None = None  # its work, owned by the agent
@@ -137,6 +138,7 @@ class Turn:
             "voice_to_voice_ms": v2v,
             "barge_in_at": _rounded(self.barge_in_at), "playback_stopped_at": _rounded(self.playback_stopped_at),
             "resumes": self.resumes, "overheard": self.overheard, "command": self.command, "error": self.error,
+            "llm_tries": self.llm_tries,
         }
 
 

@@ -239,6 +239,8 @@ def test_a_reply_that_repeats_an_earlier_one_is_generated_again_before_it_is_hea
     assert [turn["agent_text"] for turn in h.turns] == [WEATHER, "Rain is coming tomorrow, so take an umbrella."]
     assert len(h.chat.requests) == 3 and h.chat.closed_early == 1
     assert h.chat.requests[2][-2] == {"role": "system", "content": NUDGE}
+    assert [turn["llm_tries"] for turn in h.turns] == [1, 2]
+    assert h.chat.warmed[-1] == h.agent.dialogue.history.messages(), "the prompt after a second try was read again"
 
 
 def test_a_reply_with_nothing_new_says_so_and_leaves_the_history_as_it_was(tmp_path):

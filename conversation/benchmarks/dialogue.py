@@ -78,7 +78,7 @@ async def converse(config, turns: int, guarded: bool = True, seed: int = 0) -> d
             if not record["nothing_new"]:  # as the agent does: the model would copy that line
                 dialogue.history.add_user(line)
                 dialogue.history.add_assistant(reply)
-            if dialogue.history.trims != trims:  # as the agent does, between turns
+            if dialogue.history.trims != trims or record["regenerated"]:  # as the agent does, between turns
                 await chat.warm(dialogue.history.messages())
     finally:
         await chat.aclose()
