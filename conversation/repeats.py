@@ -95,7 +95,6 @@ class RepeatGuard:
         self.spoken: list[str] = []
         self.dropped: list[str] = []
         self.attempts = 0  # LLM streams this reply took
-        self.ended = False  # a repeat ended the reply
         self.threshold = NEAR_DUPLICATE  # NEAR_COPY on a second try
 
     @classmethod
@@ -137,17 +136,9 @@ class RepeatGuard:
         return any(first == opening(reply) for reply in self.earlier_replies)
 
     def admit(self, piece: str) -> bool:
-        """Judge the next piece; only an admitted one is spoken, and counts as said.
-
-        A repeat that ends a sentence already begun is admitted as the reply's
-        last piece: "People love bread for many reasons," left hanging is worse.
-        """
+        """Judge the next piece; only an admitted one is spoken, and counts as said."""
         reason = self.why_not(piece)
-        if reason and reason != RECITAL and self.spoken and not _FINISHED.search(self.spoken[-1]) \
-                and _FINISHED.search(piece):
-            log.info("said to end the sentence, then stopped, though it %s: %r", reason, piece)
-            reason, self.ended = None, True
-        elif reason:
+        if reason:
             log.info("not said, it %s: %r", reason, piece)
         (self.dropped if reason else self.spoken).append(piece)
         return reason is None
@@ -158,22 +149,19 @@ class RepeatGuard:
         """The reply's sentences as they are cut, up to the first repeat.
 
         A reply that opens with a repeat is generated once more, less repetitively.
-        A repeat later on ends the reply (after it, if it ends a sentence already
-        begun): what follows is mostly more of the same. A reply with nothing new
-        says so.
+        A repeat later on ends the reply: what follows is mostly more of the same.
+        A reply with nothing new says so.
         """
         for second_try in (False, True):
             if second_try:
                 messages, generation = less_repetitive(messages, generation)
                 self.threshold = NEAR_COPY
             self.attempts += 1
-            async with aclosing(_cut(stream(messages, generation), new_chunker())) as sentences:
+            async with aclosing(_cut(stream(messages, generation), new_chunker(), self.asked)) as sentences:
                 async for sentence in sentences:
                     if not self.admit(sentence):
                         break
                     yield sentence
-                    if self.ended:
-                        break
             if self.spoken or not self.dropped:
                 break
         if self.dropped and not self.spoken:
@@ -184,11 +172,12 @@ def _sentences(text: str) -> list[str]:
     return [sentence for sentence in _SENTENCE_END.split(text) if sentence]
 
 
-async def _cut(pieces: AsyncIterator[str], chunker: Chunker) -> AsyncIterator[str]:
-    """The reply's speakable pieces; a short unfinished opening waits to be joined with what follows.
+async def _cut(pieces: AsyncIterator[str], chunker: Chunker, asked: str) -> AsyncIterator[str]:
+    """The reply's speakable pieces; an unfinished opening waits for what follows until it can be judged.
 
-    Spoken alone, "The perfect joke:" could not be judged as an opening, nor
-    taken back when what follows it is a repeat. "Sure." may go at once.
+    Spoken alone, "The perfect joke:" or, asked why people like bees, "People
+    like bees for many reasons," could not be judged, nor taken back when what
+    follows is a repeat, and the reply would end on it. "Sure." may go at once.
     """
     opening: list[str] | None = []
 
@@ -198,7 +187,7 @@ async def _cut(pieces: AsyncIterator[str], chunker: Chunker) -> AsyncIterator[st
             return sentences
         opening += sentences
         whole = " ".join(opening)
-        if not whole or (len(words(whole)) < OPENING_WORDS and not _FINISHED.search(whole)):
+        if not whole or (len(own_words(whole, asked)) < JUDGED_WORDS and not _FINISHED.search(whole)):
             return []
         opening = None
         return [whole]

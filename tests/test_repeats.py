@@ -149,11 +149,11 @@ def test_a_reply_with_nothing_new_says_so_rather_than_nothing():
     assert len(chat.requests) == 2
 
 
-def test_a_repeat_that_ends_a_sentence_already_begun_is_said_and_ends_the_reply():
-    owls = "People love owls for many reasons, but most of them enjoy watching them in a variety of ways."
-    judge = RepeatGuard([owls], SYSTEM_PROMPT, asked="Why do people like glaciers?")
-    assert judge.admit("People love glaciers for many reasons,")
-    assert judge.admit("but most of them enjoy eating them in a variety of ways.") and judge.ended
+def test_an_opening_that_echoes_the_question_waits_to_be_judged_with_what_follows():
+    penguins = "People like penguins for many reasons, and one of them is that they're a very special type of bird."
+    templated = "People like bees for many reasons, and one of them is that they're a very special type of insect."
+    chat = ScriptedChat(templated, "Bees make honey and keep flowers blooming.")
+    assert say(chat, penguins, asked="Why do people like bees?") == [chat.replies[1]]
 
 
 def test_a_repeat_later_in_a_reply_ends_it_there():
