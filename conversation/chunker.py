@@ -10,14 +10,29 @@ ABBREVIATIONS = {
     "approx", "inc", "ltd", "co", "corp", "dept", "est", "mt", "ft", "jan", "feb", "mar", "apr", "jun", "jul",
     "aug", "sep", "sept", "oct", "nov", "dec", "a.m", "p.m", "u.s", "u.k", "u.n", "e.u", "ph.d", "cf", "al",
 }
-_CLOSERS = "\"')]}*_»”’」』）】》"
-# Chinese and Japanese put no space after a sentence; Hindi (danda) and Arabic/Urdu have their own marks.
-_UNSPACED_END = "。！？"
-_SENTENCE_END = ".!?" + _UNSPACED_END + "।॥؟۔"
-_CLAUSE_BREAK = re.compile(r"[,;:—–](?=\s)|\s-\s|\s(?:and|but|or|so|because|which|while)\s")
+_CLOSERS = "\"')]}*_»”’」』）】》〉〕〗〙〛］｝＂＇"
+# Chinese and Japanese (fullwidth), Hindi (danda) and Arabic/Urdu end sentences with their own marks,
+# often with no space after them: these end a sentence whatever follows but a digit (３．５).
+_UNSPACED_END = "。．！？।॥؟۔"
+_SENTENCE_END = ".!?" + _UNSPACED_END
+# Their clause marks (、，；： and Arabic ، ؛) need no space either; between digits (１，０００) they group a number.
+_UNSPACED_CLAUSE = "、，；：،؛"
+_CLAUSE_MARKS = ",;:—–" + _UNSPACED_CLAUSE
+_CLAUSE_BREAK = re.compile(
+    r"[,;:—–](?=\s)|\s-\s|\s(?:and|but|or|so|because|which|while)\s"
+    rf"|(?<!\d)[{_UNSPACED_CLAUSE}]|[{_UNSPACED_CLAUSE}](?=\D)")
 # Words that open a new phrase: a fair place to cut when no comma comes soon.
 _PHRASE_BREAK = re.compile(r"\s(?=(?:and|but|or|so|because|which|while|that|with|for|to|when|if)\s)")
 FENCE = "```"
+
+# Chinese and Japanese letters (Han, kana) have no spaces between words; Korean (Hangul) does.
+_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_UNSPACED_LETTER = re.compile(f"[{_UNSPACED}]")
+_CJK_TEXT = re.compile(f"[{_UNSPACED}\u3000-\u303f\uff00-\uffef]")  # their letters and punctuation
+# One syllable each, as long to say as about three Latin letters: XTTS's own limits agree
+# (250 characters for English, 82 for Chinese, 71 for Japanese, 95 for Korean).
+_WIDE_LETTER = re.compile(f"[{_UNSPACED}\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
+_WIDE_LETTER_CHARS = 3
 
 
 class Chunker:
@@ -25,6 +40,8 @@ class Chunker:
 
     The first piece of a reply may be a short clause, so speech starts early;
     later pieces are whole sentences, split near `max_chars` when too long.
+    A Chinese, Japanese or Korean letter counts as 3 characters there (one
+    syllable), and two Chinese or Japanese letters as one of `first_clause_words`.
     """
 
     def __init__(self, max_chars: int = 150, first_clause_words: int = 0):
@@ -79,7 +96,7 @@ class Chunker:
         return spoken
 
     def _boundary(self) -> int | None:
-        text = self._raw
+        text, size = self._raw, 0
         for i, char in enumerate(text):
             if char == "\n" and text[:i].strip():
                 return i + 1
@@ -87,8 +104,9 @@ class Chunker:
                 end = _end_of_sentence(text, i)
                 if end is not None:
                     return end
-            if i >= self.max_chars:
-                return _clause_split(text, self.max_chars)
+            if size >= self.max_chars:
+                return _clause_split(text, i)
+            size += _chars(char)
         if self._emitted == 0 and self.first_clause_words:
             return self._first_clause(text)
         return None
@@ -96,25 +114,36 @@ class Chunker:
     def _first_clause(self, text: str) -> int | None:
         """A reply's opening phrase: up to a comma, or before a linking word a bit later."""
         for match in _CLAUSE_BREAK.finditer(text):
-            words_before = len(text[:match.start()].split())
-            if match.group()[0] in ",;:—–" and words_before >= self.first_clause_words:
+            if match.group()[0] in _CLAUSE_MARKS and _words(text[:match.start()]) >= self.first_clause_words:
                 return match.start() + 1
         for match in _PHRASE_BREAK.finditer(text):
-            if len(text[:match.start()].split()) >= self.first_clause_words + 1:
+            if _words(text[:match.start()]) >= self.first_clause_words + 1:
                 return match.start() + 1
         return None
+
+
+def _chars(char: str) -> int:
+    """How much of `max_chars` a character uses."""
+    return _WIDE_LETTER_CHARS if _WIDE_LETTER.match(char) else 1
+
+
+def _words(text: str) -> float:
+    """Words in `text`; Chinese and Japanese have no spaces, and two of their letters make about one word."""
+    return len(_CJK_TEXT.sub(" ", text).split()) + len(_UNSPACED_LETTER.findall(text)) / 2
 
 
 def _end_of_sentence(text: str, i: int) -> int | None:
     """Index just past the sentence that ends at text[i], or None if it does not end there."""
     char = text[i]
     j = i + 1
-    while j < len(text) and text[j] in _CLOSERS:
-        j += 1
+    while j < len(text) and (text[j] in _CLOSERS or char in _UNSPACED_END and text[j] in _UNSPACED_END):
+        j += 1  # 」 and ？！ stay with the sentence
     if j >= len(text):
         return None  # wait: the next token decides (an abbreviation, a decimal, an ellipsis)
-    if not text[j].isspace() and char not in _UNSPACED_END:
-        return None  # 3.14, example.com, e.g. inside a word
+    if char in _UNSPACED_END:
+        return None if text[i - 1:i].isdigit() and text[j].isdigit() else j  # ３．５ is a number
+    if not text[j].isspace() and not _UNSPACED_LETTER.match(text[j]):
+        return None  # 3.14, example.com, e.g. inside a word; "OK.好的" does end
     if char == ".":
         if i > 0 and text[i - 1] == ".":
             return None  # an ellipsis trails off, it doesn't end a sentence
@@ -128,10 +157,22 @@ def _end_of_sentence(text: str, i: int) -> int | None:
 
 
 def _clause_split(text: str, limit: int) -> int:
-    """Split a long sentence at the last clause break before `limit`, else at a space."""
+    """Split a long sentence at the last clause break before `limit`, else between words."""
     head = text[:limit]
     breaks = [m.start() + 1 for m in _CLAUSE_BREAK.finditer(head) if m.start() > limit // 3]
     if breaks:
         return breaks[-1]
     space = head.rfind(" ")
-    return space + 1 if space > 0 else limit
+    return max(space + 1 if space > 0 else 0, _last_letter_break(text, limit)) or limit
+
+
+def _last_letter_break(text: str, limit: int) -> int:
+    """The last place before `limit` between two letters, one of them Chinese or Japanese; 0 if none.
+
+    Those scripts have no spaces, so a long run without punctuation is cut there.
+    """
+    for end in range(limit, 0, -1):
+        pair = text[end - 1:end + 1]
+        if pair.isalnum() and _UNSPACED_LETTER.search(pair):
+            return end
+    return 0

@@ -1,3 +1,4 @@
+import random
 import re
 
 import pytest
@@ -89,3 +90,75 @@ def test_a_reply_in_any_xtts_script_is_cut_at_its_first_sentence_end(reply, firs
             break
     assert emitted_at is not None and emitted_at < len(reply) - 1, "the first sentence waited for the whole reply"
     assert chunks(reply)[0] == first
+
+
+def stream(text: str, seed: int, max_chars: int = 150, first_clause_words: int = 3) -> tuple[list[str], int | None]:
+    """Feed text in tokens of 1 to 4 characters; also say how much had been fed when the first piece came."""
+    rng, chunker = random.Random(seed), Chunker(max_chars, first_clause_words)
+    out, fed, first_at = [], 0, None
+    while fed < len(text):
+        size = rng.randint(1, 4)
+        out += chunker.feed(text[fed:fed + size])
+        fed += size
+        if out and first_at is None:
+            first_at = fed
+    return out + chunker.flush(), first_at
+
+
+def assert_streamed(text: str, expected: list[str], **options) -> None:
+    for seed in range(10):
+        pieces, first_at = stream(text, seed, **options)
+        assert pieces == expected, seed
+        assert first_at is not None and first_at < len(text), "the first piece waited for the whole reply"
+        assert "".join(pieces).replace(" ", "") == re.sub(r"\s", "", text)  # nothing lost or reordered
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ("今天北京天气很好，气温大约二十度。你可以去公园散步。要不要我推荐几个地方？",
+     ["今天北京天气很好，", "气温大约二十度。", "你可以去公园散步。", "要不要我推荐几个地方？"]),
+    ("はい、わかりました。明日の会議は午後三時からです。田中さんには「了解です」と伝えておきますね！",
+     ["はい、わかりました。", "明日の会議は午後三時からです。", "田中さんには「了解です」と伝えておきますね！"]),
+    ("오늘 서울은 조금 흐리지만, 오후에는 맑아질 거예요. 우산은 필요 없을 것 같아요. 다른 궁금한 점이 있으신가요?",
+     ["오늘 서울은 조금 흐리지만,", "오후에는 맑아질 거예요.", "우산은 필요 없을 것 같아요.", "다른 궁금한 점이 있으신가요?"]),
+    ("आज दिल्ली में मौसम अच्छा है, धूप निकली हुई है। शाम को हल्की बारिश हो सकती है।कृपया छाता साथ रखें।",
+     ["आज दिल्ली में मौसम अच्छा है,", "धूप निकली हुई है।", "शाम को हल्की बारिश हो सकती है।", "कृपया छाता साथ रखें।"]),
+    ("بالتأكيد يمكنني مساعدتك، الطقس في القاهرة مشمس اليوم. درجة الحرارة ٣٢٫٥ درجة مئوية. هل تريد معرفة توقعات الغد؟",
+     ["بالتأكيد يمكنني مساعدتك،", "الطقس في القاهرة مشمس اليوم.", "درجة الحرارة ٣٢٫٥ درجة مئوية.",
+      "هل تريد معرفة توقعات الغد؟"]),
+], ids=["zh", "ja", "ko", "hi", "ar"])
+def test_replies_in_other_scripts_stream_by_clause_and_sentence(reply, expected):
+    # 'はい' (two letters, one word) is too short a first clause, like 'Sure,' in English.
+    assert_streamed(reply, expected)
+
+
+def test_mixed_english_and_chinese():
+    text = "我最喜欢的编程语言是Python。It is easy to read. 你呢？！你喜欢用JavaScript吗？好的!我们开始吧。"
+    assert_streamed(text, ["我最喜欢的编程语言是Python。", "It is easy to read.", "你呢？！", "你喜欢用JavaScript吗？",
+                           "好的!", "我们开始吧。"])
+
+
+def test_fullwidth_numbers_are_not_cut():
+    text = "这台电脑的价格是１，０００元，非常划算。円周率はおよそ３．１４です。"
+    assert_streamed(text, ["这台电脑的价格是１，０００元，", "非常划算。", "円周率はおよそ３．１４です。"])
+
+
+def test_long_unpunctuated_chinese_is_split_at_the_bound():
+    # A Chinese letter counts as three characters: 150 allow 50 of them, under XTTS's own 82.
+    text = ("从前在一座很高很高的山上住着一位老和尚他每天早上都会给小和尚讲一个故事故事里说从前在一座很高很高的山上"
+            "住着一位老和尚他每天晚上都会给小和尚讲同一个故事小和尚听了很多年也从来没有觉得厌烦因为每一次老和尚讲的"
+            "时候声音都不太一样。")
+    pieces = [text[:50], text[50:100], text[100:]]
+    assert_streamed(text, pieces, first_clause_words=0)
+
+
+def test_long_japanese_sentence_splits_at_its_comma():
+    text = "東京から大阪までは新幹線で約二時間半かかりますが、飛行機なら一時間ほどで着きます。"
+    assert_streamed(text, ["東京から大阪までは新幹線で約二時間半かかりますが、", "飛行機なら一時間ほどで着きます。"],
+                    max_chars=90, first_clause_words=0)
+
+
+def test_long_chinese_with_an_english_word_splits_between_words():
+    # The bound (30 Chinese letters) falls inside 'JavaScript': the cut comes before it.
+    text = "我们今天要学习的内容包括基础语法以及如何在浏览器里面使用JavaScript编写一个完整的网页应用程序"
+    assert_streamed(text, ["我们今天要学习的内容包括基础语法以及如何在浏览器里面使用", "JavaScript编写一个完整的网页应用程序"],
+                    max_chars=90, first_clause_words=0)
