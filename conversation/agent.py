@@ -24,7 +24,6 @@ from audio_io.vad import (Endpointer, SpeechEnded, SpeechOverheard, SpeechPaused
 
 from .config import Config
 from .dialogue import Dialogue
-from .heap import release_freed_memory
 from .models import Models
 from .reporter import Reporter
 from .responder import Responder
@@ -213,7 +212,7 @@ class Agent:
     async def _run(self, turn: Turn) -> None:
         try:
             await self.responder.respond(turn)
-            await asyncio.to_thread(release_freed_memory)  # a few ms, off the loop that hears the user
+            await self.models.release_memory()
         finally:
             if self.current is turn:
                 self.current = None

@@ -23,6 +23,7 @@ from tts.errors import VoiceError
 from tts.piper import PiperVoiceSettings
 
 from .config import Config, Persona
+from .heap import release_freed_memory
 from .languages import reply_language, voice_mismatch
 from .model_thread import ModelThread
 from .voice_out import VoiceChoice
@@ -133,6 +134,12 @@ class Models:
         if mismatch:  # a reply the voice can speak beats one it can only mangle
             language = settings.language
         return VoiceChoice(name, synthesizer, settings, language, persona.speed, mismatch)
+
+    async def release_memory(self) -> None:
+        """Between turns: memory a turn used and freed goes back to the system."""
+        for synthesizer in self.synthesizers.values():
+            await self.tts_thread.call(synthesizer.release_memory)
+        await asyncio.to_thread(release_freed_memory)
 
     async def aclose(self) -> None:
         await self.chat.aclose()

@@ -148,6 +148,9 @@ class FakeSynthesizer:
                 return
             yield audio[start:start + step]
 
+    def release_memory(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

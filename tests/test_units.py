@@ -250,3 +250,21 @@ def test_history_drops_old_turns_in_large_steps_so_the_prompt_prefix_holds():
     assert all(prompt[1]["role"] == "user" for prompt in prompts)
     assert sum(len(m["content"]) // 4 + 4 for m in prompts[-1]) <= 200
     assert len(history.turns) < 40, "old turns are forgotten, not kept in memory"
+
+
+def test_piper_hands_back_a_long_sentences_working_memory_between_replies():
+    """onnxruntime's arena kept what the longest sentence so far needed: +250 MB over a conversation."""
+    from conversation.benchmarks.dialogue import rss_mb
+    from tts.base import SpeechRequest
+    from tts.piper import PiperSynthesizer, PiperVoiceSettings
+
+    synthesizer = PiperSynthesizer(threads=2)
+    long_sentence = ("The lighthouse keeper climbed the winding stairs every evening at dusk, lit the great lamp, "
+                     "and watched the ships pass safely by the rocks.")
+    for _ in synthesizer.stream(SpeechRequest(long_sentence, PiperVoiceSettings())):
+        pass
+    grown = rss_mb()
+    synthesizer.release_memory()
+    assert rss_mb() < grown - 60
+    audio = np.concatenate(list(synthesizer.stream(SpeechRequest("Still here.", PiperVoiceSettings()))))
+    assert np.abs(audio).max() > 0.1

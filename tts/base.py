@@ -42,4 +42,7 @@ class Synthesizer(Protocol):
 
     def stream(self, request: SpeechRequest) -> Iterator[np.ndarray]: ...
 
+    def release_memory(self) -> None:
+        """Between replies: give back working memory the last reply grew."""
+
     def close(self) -> None: ...

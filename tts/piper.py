@@ -41,6 +41,38 @@ def voice_model_path(voice: PiperVoiceSettings) -> Path:
     return path
 
 
+class _ArenaSession:
+    """Piper's ONNX session, able to hand its unused working memory back after a run.
+
+    onnxruntime keeps the memory a run needed in an arena for the next run,
+    and sentences of varied length grow it with every longer one: 160 MB to
+    405 MB over 80 replies of one to three pieces. Shrinking it on every run
+    costs 25% more synthesis time; once per reply (`release_memory`), its
+    first piece starts p50 6 ms later and memory stays at 155 MB.
+    """
+
+    def __init__(self, session):
+        self._session = session
+        self._run_options = None
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+    def run(self, output_names, input_feed, run_options=None):
+        return self._session.run(output_names, input_feed, run_options or self._run_options)
+
+    def run_shrinking(self, action) -> None:
+        """Do `action` (a run) and free the arena memory no run holds once it ends."""
+        import onnxruntime
+
+        self._run_options = onnxruntime.RunOptions()
+        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        try:
+            action()
+        finally:
+            self._run_options = None
+
+
 class PiperSynthesizer:
     """One loaded Piper voice model per voice file, kept after first use."""
 
@@ -70,7 +102,7 @@ class PiperSynthesizer:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             config = PiperConfig.from_dict(json.loads(Path(f"{path}.json").read_text(encoding="utf-8")))
             session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-            voice = PiperVoice(session=session, config=config)
+            voice = PiperVoice(session=_ArenaSession(session), config=config)
             list(voice.synthesize("Ready."))  # warm-up: the first run allocates
             self._voices[path] = voice
         voice = self._voices[path]
@@ -90,6 +122,10 @@ class PiperSynthesizer:
             if request.cancel.is_set():
                 return
             yield chunk.audio_float_array
+
+    def release_memory(self) -> None:
+        for voice in self._voices.values():
+            voice.session.run_shrinking(lambda: list(voice.synthesize("a")))  # the shortest run frees the most
 
     def close(self) -> None:
         self._voices.clear()

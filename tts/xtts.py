@@ -313,6 +313,9 @@ class XttsSynthesizer:
             info.update(asdict(self.runtime))
         return info
 
+    def release_memory(self) -> None:
+        """Nothing to do: torch's CPU buffers go back to malloc, and its CUDA cache is kept for speed."""
+
     def close(self) -> None:
         device = self.runtime.device if self.runtime else "cpu"
         self.model = None
