@@ -7,7 +7,10 @@ the dialogue benchmark counts repeats with the same definitions.
 
 Words of the question being answered never count as repeated: asked "Tell me
 one thing about owls." after "... about bees.", "One thing about owls is"
-echoes the question, not the earlier reply.
+echoes the question, not the earlier reply. Nor do function words ("the",
+"is", "it", "and"): every reply holds them, and over a long conversation a
+short new answer ("Owls hunt at night and they can turn their heads.") found
+most of them in some earlier reply, so new answers were refused as repeats.
 """
 from __future__ import annotations
 
@@ -37,6 +40,19 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"')\]])\s+")
 _FINISHED = re.compile(r"[.!?][\"')\]]*$")
 
 
+# English words that carry no content of their own: articles, pronouns, auxiliaries, prepositions,
+# conjunctions and the commonest adverbs.
+FUNCTION_WORDS = frozenset("""
+a an the this that these those it its it's i i'm i'd i'll i've me my you you're you'll your yours he she
+him her his they they're them their we we're us our who whom whose which what where when why how
+is are was were be been being am do does did done have has had having can could will would shall
+should may might must not no nor don't doesn't isn't aren't can't won't there there's here
+and or but so if then than as because while though also too very just only even more most much many
+some any all each every of in on at to for from with by about into onto over under out up down off
+again once like well
+""".split())
+
+
 def words(text: str) -> list[str]:
     return re.findall(r"[\w']+", text.lower())
 
@@ -47,14 +63,29 @@ def own_words(text: str, asked: str = "") -> list[str]:
     return [w for w in words(text) if w not in echoed]
 
 
+def content_words(text: str, asked: str = "") -> list[str]:
+    """The text's own words that say something: neither the question's nor function words."""
+    return [w for w in own_words(text, asked) if w not in FUNCTION_WORDS]
+
+
 def shared_share(text: str, earlier: str, asked: str = "") -> float:
-    """The share of the text's own words that the earlier text holds too."""
-    mine, theirs = own_words(text, asked), set(words(earlier))
+    """The share of the text's content words that the earlier text holds too."""
+    mine, theirs = content_words(text, asked), set(words(earlier))
     return sum(1 for w in mine if w in theirs) / len(mine) if mine else 0.0
 
 
 def near_duplicate(text: str, earlier: str, asked: str = "", threshold: float = NEAR_DUPLICATE) -> bool:
     return shared_share(text, earlier, asked) >= threshold
+
+
+def judged(text: str, asked: str = "") -> bool:
+    """Long enough to be judged a repeat: shorter replies ("Sure, I can help.") are common to any talk."""
+    return len(own_words(text, asked)) >= JUDGED_WORDS
+
+
+def repeats_earlier(reply: str, earlier_replies: list[str], asked: str = "") -> bool:
+    """The benchmarks' test: a reply long enough to judge that mostly says again what one before it said."""
+    return judged(reply, asked) and any(near_duplicate(reply, earlier, asked) for earlier in earlier_replies)
 
 
 def opening(text: str) -> list[str]:
@@ -82,6 +113,14 @@ def less_repetitive(messages: list[Message], generation: Generation) -> tuple[li
     return nudged, replace(generation, temperature=max(generation.temperature, 0.9),
                            frequency_penalty=max(generation.frequency_penalty, 1.0),
                            presence_penalty=max(generation.presence_penalty, 0.6))
+
+
+def without_history(messages: list[Message]) -> list[Message]:
+    """The system prompt, the instructions just before the user's words, and those words."""
+    start = len(messages) - 1
+    while start > 1 and messages[start - 1]["role"] == "system":
+        start -= 1
+    return [message for message in messages[:1] if message["role"] == "system"] + messages[start:]
 
 
 class RepeatGuard:
@@ -118,15 +157,12 @@ class RepeatGuard:
             finished.pop()  # the sentence this piece goes on with is judged whole, below
         said = [*self.earlier_sentences, *finished]
         for sentence in _sentences(so_far)[len(finished):]:
-            if self._judged(sentence) and any(near_duplicate(sentence, s, self.asked, self.threshold) for s in said):
+            if judged(sentence, self.asked) and any(near_duplicate(sentence, s, self.asked, self.threshold) for s in said):
                 return "repeats an earlier sentence"
-        if self._judged(so_far) and any(
+        if judged(so_far, self.asked) and any(
                 near_duplicate(so_far, reply, self.asked, self.threshold) for reply in self.earlier_replies):
             return "repeats an earlier reply"
         return None
-
-    def _judged(self, text: str) -> bool:
-        return len(own_words(text, self.asked)) >= JUDGED_WORDS
 
     def _stock_opener(self, piece: str) -> bool:
         """An earlier reply opened with these words, not all of them the question's (a first try only)."""
@@ -148,16 +184,16 @@ class RepeatGuard:
                               new_chunker: Callable[[], Chunker]) -> AsyncIterator[str]:
         """The reply's sentences as they are cut, up to the first repeat.
 
-        A reply that opens with a repeat is generated once more, less repetitively.
-        A repeat later on ends the reply: what follows is mostly more of the same.
-        A reply with nothing new says so.
+        A reply that opens with a repeat is generated once more, less repetitively,
+        and if that repeats too, once more from the question alone: the model
+        cannot copy what it does not see. A repeat later on ends the reply: what
+        follows is mostly more of the same. A reply with nothing new says so.
         """
-        for second_try in (False, True):
-            if second_try:
-                messages, generation = less_repetitive(messages, generation)
-                self.threshold = NEAR_COPY
+        tries = [(messages, generation), less_repetitive(messages, generation), (without_history(messages), generation)]
+        for attempt, (prompt, settings) in enumerate(tries):
+            self.threshold = NEAR_DUPLICATE if attempt == 0 else NEAR_COPY
             self.attempts += 1
-            async with aclosing(_cut(stream(messages, generation), new_chunker(), self.asked)) as sentences:
+            async with aclosing(_cut(stream(prompt, settings), new_chunker(), self.asked)) as sentences:
                 async for sentence in sentences:
                     if not self.admit(sentence):
                         break
@@ -187,7 +223,7 @@ async def _cut(pieces: AsyncIterator[str], chunker: Chunker, asked: str) -> Asyn
             return sentences
         opening += sentences
         whole = " ".join(opening)
-        if not whole or (len(own_words(whole, asked)) < JUDGED_WORDS and not _FINISHED.search(whole)):
+        if not whole or (not judged(whole, asked) and not _FINISHED.search(whole)):
             return []
         opening = None
         return [whole]

@@ -16,7 +16,7 @@ SYSTEM_PROMPT = ("You are a helpful voice assistant having a spoken conversation
 BREAKFAST = ("The answer to this question is that it's a great way to start your day with a healthy breakfast, "
              "and it can also be a great way to fuel your body and mind throughout the day.")
 WEEKEND = ("The answer to this question is that it's a great way to start your weekend with a healthy breakfast, "
-           "and it can also be a great way to enjoy food and drinks at your own pace.")
+           "and it can also be a great way to fuel your body and mind on a lazy Saturday.")
 BEES = "Bees collect nectar from flowers and store it in their honeycomb cells. They use it to make honey."
 
 
@@ -24,6 +24,12 @@ def test_a_near_duplicate_shares_most_of_its_words_with_an_earlier_reply():
     assert near_duplicate(WEEKEND, BREAKFAST)
     assert not near_duplicate(BEES, BREAKFAST)
     assert not near_duplicate("The capital of Australia is Canberra.", "The capital of France is Paris.")
+
+
+def test_function_words_are_no_repeat():
+    """Every reply holds "the", "is", "and": a new answer found most of them in some earlier one."""
+    earlier = "Bees are busy at night and they can be loud in their hives."
+    assert not near_duplicate("Owls hunt at night and they can turn their heads.", earlier)
 
 
 def test_a_recital_is_six_words_in_a_row_of_the_system_prompt():
@@ -59,8 +65,7 @@ def test_a_reply_may_not_open_with_the_words_an_earlier_one_opened_with():
 def test_words_that_echo_the_question_are_no_repeat():
     penguins = ("One thing about penguins is they're carnivores. They eat fish, squid, and other marine life. "
                 "They can also be predators of seals and other marine animals.")
-    echo = "One thing about volcanoes is they're home"
-    assert RepeatGuard([penguins], SYSTEM_PROMPT).why_not(echo)
+    echo = "One thing about volcanoes is they're home to"
     assert RepeatGuard([penguins], SYSTEM_PROMPT, asked="Tell me one thing about volcanoes.").admit(echo)
 
 
@@ -140,13 +145,21 @@ def test_a_second_try_shaped_like_an_earlier_reply_is_said_rather_than_nothing_n
                         "People love bees because of their busy, unique role in nature.")
     assert " ".join(say(chat, penguins, asked="Why do people like bees?")) == chat.replies[1]
     assert RepeatGuard([penguins], SYSTEM_PROMPT, "Why do people like bees?").why_not(
-        "People love bees because of their busy,"), "a first try would have been refused"
+        "People love bees because of their funny walk and their role,"), "a first try would have been refused"
 
 
 def test_a_reply_with_nothing_new_says_so_rather_than_nothing():
     chat = ScriptedChat(WEEKEND)
     assert say(chat, BREAKFAST) == [NOTHING_NEW]
-    assert len(chat.requests) == 2
+    assert len(chat.requests) == 3
+
+
+def test_a_third_try_hears_only_the_question():
+    """The model cannot copy a reply it does not see."""
+    chat = ScriptedChat(WEEKEND, WEEKEND, BEES)
+    assert " ".join(say(chat, BREAKFAST)) == BEES
+    third, _ = chat.requests[2]
+    assert [m["role"] for m in third] == ["system", "user"] and third[-1] == chat.requests[0][0][-1]
 
 
 def test_an_opening_that_echoes_the_question_waits_to_be_judged_with_what_follows():

@@ -31,7 +31,7 @@ from llm.base import Generation
 from ..chunker import Chunker
 from ..config import ConfigError, load_config
 from ..dialogue import Dialogue
-from ..repeats import NOTHING_NEW, RepeatGuard, near_duplicate, opening, recites
+from ..repeats import NOTHING_NEW, RepeatGuard, opening, recites, repeats_earlier
 from .stats import percentile
 
 USER_LINES = [
@@ -70,7 +70,7 @@ async def converse(config, turns: int, guarded: bool = True, seed: int = 0) -> d
             generation = replace(dialogue.generation(), seed=seed * 1000 + index)
             record = await _reply(chat, dialogue, line, generation, guarded)
             reply = record["reply"]
-            repeats = not record["nothing_new"] and any(near_duplicate(reply, r["reply"], line) for r in records)
+            repeats = not record["nothing_new"] and repeats_earlier(reply, [r["reply"] for r in records], line)
             records.append({"turn": index + 1, "user": line, **record, "repeats": repeats,
                             "recites_prompt": recites(reply, dialogue.persona.system_prompt),
                             "rss_mb": round(rss_mb())})

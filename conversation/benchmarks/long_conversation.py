@@ -9,7 +9,8 @@ followed by a gap for the reply. It is replayed through the whole agent in
 real time while the process's memory is sampled every second. The report:
 
 * lost utterances: no turn overlapping an utterance holds half of its words;
-* replies that are near-duplicates of an earlier one, or recite the system prompt;
+* replies that are near-duplicates of an earlier one (the repeat guard's test: 70% of the
+  content words that are not the question's), or recite the system prompt;
 * voice-to-voice latency per utterance, from the audio (the input's speech
   end to the output's first sound), first fifth against last fifth;
 * RSS over time, first fifth against last fifth;
@@ -38,7 +39,7 @@ from audio_io.room import parse_echo_spec
 
 from ..config import ConfigError, load_config
 from ..latency import STAGES, stage_durations_ms
-from ..repeats import near_duplicate, recites
+from ..repeats import recites, repeats_earlier
 from ..session import SessionOptions, run_file
 from ..turn_log import read_turns
 from .dialogue import rss_mb
@@ -194,8 +195,10 @@ def analyse(utterances: list[Utterance], turns: list[dict], output: np.ndarray, 
             memory: list[tuple[float, float]], system_prompts: list[str]) -> dict:
     shares = [heard(u, turns) for u in utterances]
     lost = [{"said": u.text, "heard_share": round(s, 2)} for u, s in zip(utterances, shares) if s < FOUND_SHARE]
-    replies = [t["agent_text"] for t in turns if t["agent_text"] and not t.get("command")]
-    duplicates = [r for i, r in enumerate(replies) if any(near_duplicate(r, e) for e in replies[:i])]
+    answered = [t for t in turns if t["agent_text"] and not t.get("command")]
+    replies = [t["agent_text"] for t in answered]
+    duplicates = [t["agent_text"] for i, t in enumerate(answered)
+                  if repeats_earlier(t["agent_text"], replies[:i], t["user_text"])]
     recited = [r for r in replies if any(recites(r, prompt) for prompt in system_prompts)]
     latency = voice_to_voice(utterances, output, rate)
     measured = [v for v in latency if v is not None]
