@@ -89,7 +89,7 @@ def run_v2v_benchmark(config_path: str | Path, clips: Path | str | Iterable[Path
         raise BenchmarkError(f"runs must be at least 1, not {runs}")
 
     result: dict = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "config": str(config_path),
-                    "runs": runs, "machine": _machine()}
+                    "runs": runs, "machine": machine()}
     if cold_start:
         probe_clip = next((p for p in clip_paths if p.name == COLD_START_CLIP), clip_paths[0])
         console.print(f"cold start: a fresh process until the agent listens ({probe_clip.name}) ...")
@@ -231,7 +231,7 @@ def _turn_label(row: Mapping) -> str:
     return f"{Path(row['clip']).stem[:26]}{run} #{row['turn']}"
 
 
-def _machine() -> dict:
+def machine() -> dict:
     return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
             "load_avg_1min": round(os.getloadavg()[0], 2)}  # other work on the machine slows every stage
 
