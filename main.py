@@ -31,13 +31,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-realtime", action="store_true", help="with --input: feed the file as fast as possible")
     parser.add_argument("--simulate-echo", metavar="DELAY_MS:GAIN_DB",
                         help="with --input: feed the agent's own output back into its mic, like open speakers")
-    parser.add_argument("--benchmark", nargs="?", const="all", choices=("v2v", "tts", "all"),
+    parser.add_argument("--benchmark", nargs="?", const="all", choices=("v2v", "tts", "conversation", "all"),
                         help="measure the agent: v2v replays recordings through it in real time, "
-                             "tts times every configured voice (default: all)")
+                             "tts times every configured voice, conversation replays one long spoken "
+                             "conversation (persona switch, cut-in) and sets each stage beside its model "
+                             "alone (default: all)")
     parser.add_argument("--bench-dir", metavar="FOLDER",
-                        help="with --benchmark: recordings to replay (default: ../shared/speech)")
+                        help="with --benchmark: recordings to replay, or the human clips of the conversation "
+                             "(default: ../shared/speech)")
     parser.add_argument("--bench-out", metavar="FOLDER", default="bench", help="with --benchmark: where results go")
-    parser.add_argument("--bench-runs", metavar="N", type=int, default=1, help="with --benchmark: replay each clip N times")
+    parser.add_argument("--bench-runs", metavar="N", type=int, default=1, help="with --benchmark: replay each clip (or the conversation) N times")
     parser.add_argument("--bench-tiny-xtts", action="store_true",
                         help="with --benchmark tts: also time a tiny random-weight XTTS on this machine")
     return parser.parse_args(argv)

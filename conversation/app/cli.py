@@ -122,6 +122,7 @@ def _benchmark(args, config) -> int:
 
     from rich.console import Console
 
+    from ..benchmarks import conversation as conversation_benchmark
     from ..benchmarks import tts as tts_benchmark
     from ..benchmarks.replay import BenchmarkError
     from ..benchmarks.v2v import run_v2v_benchmark
@@ -132,6 +133,9 @@ def _benchmark(args, config) -> int:
             tts_benchmark.run(config, out / "tts", tiny_xtts=args.bench_tiny_xtts)
         if args.benchmark in ("v2v", "all"):
             run_v2v_benchmark(args.config, args.bench_dir, out / "v2v", Console(), runs=args.bench_runs)
+        if args.benchmark in ("conversation", "all"):
+            conversation_benchmark.run_benchmark(args.config, out / "conversation", runs=args.bench_runs,
+                                                 clips_dir=args.bench_dir)
     except (BenchmarkError, *USER_ERRORS) as error:
         return fail(str(error))
     return 0
