@@ -24,7 +24,7 @@ class LlmSettings(BaseModel):
     # Generation and history
     temperature: float = Field(0.5, ge=0.0, le=2.0)
     max_tokens: int = Field(80, ge=1)
-    context_tokens: int = Field(1500, ge=128, description="history budget; the oldest turns are dropped first")
+    context_tokens: int = Field(800, ge=128, description="history budget; the oldest turns are dropped first")
     # Against a small model copying itself as the history grows
     repeat_penalty: float = Field(1.0, ge=0.5, le=2.0, description="llama.cpp's penalty on recently seen tokens; 1 = off")
     frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0, description="penalty growing with a token's count so far")
