@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from .repeats import content_words, shared_share
+
 # A sentence ending on one of these words is still going ("... and", "... my").
 _DANGLING = {
     "and", "but", "or", "so", "because", "if", "then", "the", "a", "an", "to", "of", "in", "on", "at", "for",
@@ -34,7 +36,13 @@ def sounds_complete(text: str) -> bool:
 
 
 def is_own_echo(heard: str, agent_said: str, share: float = 0.7) -> bool:
-    """True when what the mic heard is mostly words the agent itself just said."""
+    """True when what the mic heard is mostly words the agent itself just said.
+
+    Its content words must be the agent's too: a reply that opened by echoing
+    the question ("What is special about lighthouses is...") made the user's
+    next "What is special about bread?" 80% the agent's words, and one after
+    another such question was dropped as our own voice.
+    """
     import difflib
 
     heard_words = re.findall(r"[\w']+", heard.lower())
@@ -43,4 +51,6 @@ def is_own_echo(heard: str, agent_said: str, share: float = 0.7) -> bool:
         return False
     matcher = difflib.SequenceMatcher(a=heard_words, b=said_words, autojunk=False)
     matched = sum(block.size for block in matcher.get_matching_blocks())
-    return matched / len(heard_words) >= share
+    if matched / len(heard_words) < share:
+        return False
+    return not content_words(heard) or shared_share(heard, agent_said) >= share

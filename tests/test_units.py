@@ -268,3 +268,12 @@ def test_piper_hands_back_a_long_sentences_working_memory_between_replies():
     assert rss_mb() < grown - 60
     audio = np.concatenate(list(synthesizer.stream(SpeechRequest("Still here.", PiperVoiceSettings()))))
     assert np.abs(audio).max() > 0.1
+
+
+def test_a_question_worded_like_the_reply_that_echoed_it_is_not_our_own_voice():
+    from conversation.end_of_turn import is_own_echo
+
+    reply = "What is special about lighthouses is that they stand tall and guide the ships home."
+    assert not is_own_echo("What is special about bread?", reply)
+    assert is_own_echo("lighthouses is that they stand tall and guide", reply)
+    assert is_own_echo("and they", "They stand tall and they guide ships.")  # no content words: the order decides
