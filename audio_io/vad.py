@@ -34,6 +34,7 @@ class SpeechPaused:
 @dataclass(frozen=True)
 class SpeechResumed:
     at: float
+    start: float  # the utterance's first voiced frame, before the pause
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ class Endpointer:
             self._voiced_s += self._frame_s
             if self._paused:
                 self._paused = False
-                return [SpeechResumed(t)]
+                return [SpeechResumed(t, self._start)]
             return []
         silence_ms = (end_t - self._last_voiced_end) * 1000
         if silence_ms >= self.settings.hangover_ms:

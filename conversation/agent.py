@@ -99,8 +99,9 @@ class Agent:
                 self._start_turn(event.audio, event.start, event.end, held=True)
         elif isinstance(event, SpeechResumed):
             self._drop_held()
-            if pending:
-                self.player.pause(self.clock.now())
+            if self._speaking() and self.config.barge_in.enabled:
+                # "Wait, ..." : a word too short to interrupt resumed the reply, but the user goes on.
+                self._pause_for(event.start)
         elif isinstance(event, SpeechEnded):
             self._on_utterance(event)
         elif isinstance(event, SpeechOverheard):

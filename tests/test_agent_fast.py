@@ -88,6 +88,17 @@ def test_a_cough_only_pauses_the_reply(tmp_path):
     assert h.sound_between(3.5, 5.0), "playback resumed after the cough"
 
 
+def test_a_short_word_then_a_pause_then_more_is_an_interruption(tmp_path):
+    """ "Wait, ..." : the word alone is too short to cut in, but the rest must not be talked over."""
+    h = make_harness(tmp_path, {1: "Tell me a story.", 2: "Wait,", 3: "tell me about cats instead."},
+                     STORY, "Cats purr.")
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(2.0), Say(2, 0.2), Wait(0.3), Say(3, 1.0), Wait(0.5))
+    first, second = h.turns
+    assert first["interrupted"]
+    assert not h.sound_between(4.15, 5.0), "talked over the rest of the interruption"
+    assert second["user_text"] == "Wait, tell me about cats instead." and second["agent_text"] == "Cats purr."
+
+
 def test_a_noise_long_enough_to_cut_in_gets_the_rest_of_the_reply_said(tmp_path):
     h = make_harness(tmp_path, {1: "Tell me a story."}, STORY)
     converse(h, Wait(0.5), Say(1, 1.0), Wait(2.0), Say(NOISE, 0.6), Wait(0.5))
