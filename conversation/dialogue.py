@@ -1,11 +1,17 @@
 """Who the agent is and what was said: persona, voice and history, under the live config."""
 from __future__ import annotations
 
+from collections import deque
+
 from llm.base import Generation, Message
 from llm.history import History
 
 from .config import Config, Persona
 from .languages import reply_instruction
+
+# The replies the repeat guard holds a new one against: more than the model sees, since a
+# reply that left the prompt's window could otherwise be said again word for word.
+REMEMBERED_REPLIES = 300
 
 
 class Dialogue:
@@ -15,6 +21,7 @@ class Dialogue:
         self._voice_override: str | None = None  # "use the X voice" until the persona changes
         self.history = History(self.persona.system_prompt, config.llm.context_tokens)
         self.last_reply = ""  # to recognise our own voice coming back through the mic
+        self.replies: deque[str] = deque(maxlen=REMEMBERED_REPLIES)  # as heard, oldest first
 
     @property
     def persona(self) -> Persona:

@@ -18,7 +18,7 @@ import logging
 import re
 from contextlib import aclosing
 from dataclasses import replace
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Callable, Iterable
 
 from llm.base import Generation, Message
 
@@ -137,11 +137,16 @@ class RepeatGuard:
         self.threshold = NEAR_DUPLICATE  # NEAR_COPY on a second try
 
     @classmethod
-    def for_prompt(cls, messages: list[Message]) -> RepeatGuard:
-        """A guard for the reply to this prompt: its system prompt first, the user's words last."""
+    def for_prompt(cls, messages: list[Message], earlier_replies: Iterable[str] | None = None) -> RepeatGuard:
+        """A guard for the reply to this prompt: its system prompt first, the user's words last.
+
+        The reply is held against `earlier_replies`, or else those in the prompt.
+        """
         system_prompt = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
         asked = messages[-1]["content"] if messages and messages[-1]["role"] == "user" else ""
-        return cls([m["content"] for m in messages if m["role"] == "assistant"], system_prompt, asked)
+        if earlier_replies is None:
+            earlier_replies = [m["content"] for m in messages if m["role"] == "assistant"]
+        return cls(list(earlier_replies), system_prompt, asked)
 
     def why_not(self, piece: str) -> str | None:
         """Why this piece should not be spoken next, or None when it says something new."""

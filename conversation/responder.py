@@ -133,7 +133,7 @@ class Responder:
                      sentences: asyncio.Queue) -> LlmError | None:
         """Stream the reply into speakable sentences, repeats left out; a failure is returned for the apology."""
         config = self.dialogue.config.chunker
-        guard = RepeatGuard.for_prompt(messages)
+        guard = RepeatGuard.for_prompt(messages, self.dialogue.replies)
         fresh = guard.fresh_sentences(partial(self._stream, turn), messages, generation,
                                       lambda: Chunker(config.max_sentence_chars, config.first_clause_words))
         failure = None
@@ -259,9 +259,12 @@ class Responder:
         history = self.dialogue.history
         if turn.resumes:
             history.replace_last_assistant(turn.resumed_reply)
+            if self.dialogue.replies:
+                self.dialogue.replies[-1] = turn.resumed_reply
         elif turn.agent_text != NOTHING_NEW:  # kept, the small model would copy it into its next replies
             history.add_user(turn.user_text)
             history.add_assistant(turn.heard_text, interrupted=turn.interrupted)
+            self.dialogue.replies.append(turn.heard_text)
         self._turns_logged += 1
         record = {**turn.record(), "turn": self._turns_logged}
         self.turn_log.write(record)

@@ -259,3 +259,16 @@ def test_a_reply_with_nothing_new_says_so_and_leaves_the_history_as_it_was(tmp_p
     converse(h, Wait(0.5), Say(1, 1.0), Wait(8.0), Say(2, 1.0), Wait(0.5))
     assert not h.turns[0]["interrupted"] and h.turns[1]["agent_text"] == NOTHING_NEW
     assert [m["content"] for m in h.agent.dialogue.history.turns] == ["What is the weather?", WEATHER]
+
+
+def test_a_reply_that_left_the_models_window_is_not_said_again(tmp_path):
+    """The model no longer sees it, so it may well say it again; the guard still remembers it."""
+    story = ("A long time ago a fisherman found a golden bottle on the beach, and inside it was a tiny map. "
+             "He followed it across the dunes to an old well, where a turtle was waiting for him.")
+    h = make_harness(tmp_path, {1: "What is the weather?", 2: "Tell me a story.", 3: "Anything else?"},
+                     WEATHER, story, WEATHER, "Nothing more today, enjoy your afternoon.",
+                     **{"llm.context_tokens": 128})
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(8.0), Say(2, 1.0), Wait(10.0), Say(3, 1.0), Wait(0.5))
+    assert WEATHER not in [m["content"] for m in h.chat.requests[2]], "the first reply had left the window"
+    assert [turn["agent_text"] for turn in h.turns] == [WEATHER, story, "Nothing more today, enjoy your afternoon."]
+    assert list(h.agent.dialogue.replies) == [turn["agent_text"] for turn in h.turns]

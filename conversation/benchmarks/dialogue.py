@@ -78,6 +78,7 @@ async def converse(config, turns: int, guarded: bool = True, seed: int = 0) -> d
             if not record["nothing_new"]:  # as the agent does: the model would copy that line
                 dialogue.history.add_user(line)
                 dialogue.history.add_assistant(reply)
+                dialogue.replies.append(reply)
             if dialogue.history.trims != trims or record["regenerated"]:  # as the agent does, between turns
                 await chat.warm(dialogue.history.messages())
     finally:
@@ -100,7 +101,7 @@ async def _reply(chat, dialogue: Dialogue, line: str, generation: Generation, gu
     def new_chunker():
         return Chunker(settings.max_sentence_chars, settings.first_clause_words)
 
-    guard = RepeatGuard.for_prompt(messages)
+    guard = RepeatGuard.for_prompt(messages, dialogue.replies)
     if guarded:
         sentences = guard.fresh_sentences(timed, messages, generation, new_chunker)
     else:
