@@ -26,10 +26,7 @@ from .chunker import Chunker
 
 log = logging.getLogger(__name__)
 
-NEAR_DUPLICATE = 0.7  # share of a text's words found in an earlier one
-# On a second try only a near copy is refused: asked for new words, the model may still shape its
-# answer like an earlier one ("People love owls because..."), which beats saying nothing new.
-NEAR_COPY = 0.85
+NEAR_DUPLICATE = 0.7  # share of a text's content words found in an earlier one
 RECITED_WORDS = 6  # this many consecutive words of the system prompt
 # Shorter pieces ("Sure, I can help.") are common to any conversation: judged only as part of more,
 JUDGED_WORDS = 5
@@ -74,8 +71,8 @@ def shared_share(text: str, earlier: str, asked: str = "") -> float:
     return sum(1 for w in mine if w in theirs) / len(mine) if mine else 0.0
 
 
-def near_duplicate(text: str, earlier: str, asked: str = "", threshold: float = NEAR_DUPLICATE) -> bool:
-    return shared_share(text, earlier, asked) >= threshold
+def near_duplicate(text: str, earlier: str, asked: str = "") -> bool:
+    return shared_share(text, earlier, asked) >= NEAR_DUPLICATE
 
 
 def judged(text: str, asked: str = "") -> bool:
@@ -134,7 +131,6 @@ class RepeatGuard:
         self.spoken: list[str] = []
         self.dropped: list[str] = []
         self.attempts = 0  # LLM streams this reply took
-        self.threshold = NEAR_DUPLICATE  # NEAR_COPY on a second try
 
     @classmethod
     def for_prompt(cls, messages: list[Message], earlier_replies: Iterable[str] | None = None) -> RepeatGuard:
@@ -162,17 +158,17 @@ class RepeatGuard:
             finished.pop()  # the sentence this piece goes on with is judged whole, below
         said = [*self.earlier_sentences, *finished]
         for sentence in _sentences(so_far)[len(finished):]:
-            if judged(sentence, self.asked) and any(near_duplicate(sentence, s, self.asked, self.threshold) for s in said):
+            if judged(sentence, self.asked) and any(near_duplicate(sentence, s, self.asked) for s in said):
                 return "repeats an earlier sentence"
         if judged(so_far, self.asked) and any(
-                near_duplicate(so_far, reply, self.asked, self.threshold) for reply in self.earlier_replies):
+                near_duplicate(so_far, reply, self.asked) for reply in self.earlier_replies):
             return "repeats an earlier reply"
         return None
 
     def _stock_opener(self, piece: str) -> bool:
         """An earlier reply opened with these words, not all of them the question's (a first try only)."""
         first = opening(piece)
-        if self.threshold != NEAR_DUPLICATE or len(first) < OPENING_WORDS or not own_words(" ".join(first), self.asked):
+        if self.attempts > 1 or len(first) < OPENING_WORDS or not own_words(" ".join(first), self.asked):
             return False
         return any(first == opening(reply) for reply in self.earlier_replies)
 
@@ -195,8 +191,7 @@ class RepeatGuard:
         follows is mostly more of the same. A reply with nothing new says so.
         """
         tries = [(messages, generation), less_repetitive(messages, generation), (without_history(messages), generation)]
-        for attempt, (prompt, settings) in enumerate(tries):
-            self.threshold = NEAR_DUPLICATE if attempt == 0 else NEAR_COPY
+        for prompt, settings in tries:
             self.attempts += 1
             async with aclosing(_cut(stream(prompt, settings), new_chunker(), self.asked)) as sentences:
                 async for sentence in sentences:

@@ -9,8 +9,9 @@ followed by a gap for the reply. It is replayed through the whole agent in
 real time while the process's memory is sampled every second. The report:
 
 * lost utterances: no turn overlapping an utterance holds half of its words;
-* replies that are near-duplicates of an earlier one (the repeat guard's test: 70% of the
-  content words that are not the question's), or recite the system prompt;
+* replies (as far as they were said before any cut) that are near-duplicates of an earlier
+  one (the repeat guard's test: 70% of the content words that are not the question's), or
+  recite the system prompt;
 * voice-to-voice latency per utterance, from the audio (the input's speech
   end to the output's first sound), first fifth against last fifth;
 * RSS over time, first fifth against last fifth;
@@ -195,11 +196,11 @@ def analyse(utterances: list[Utterance], turns: list[dict], output: np.ndarray, 
             memory: list[tuple[float, float]], system_prompts: list[str]) -> dict:
     shares = [heard(u, turns) for u in utterances]
     lost = [{"said": u.text, "heard_share": round(s, 2)} for u, s in zip(utterances, shares) if s < FOUND_SHARE]
-    answered = [t for t in turns if t["agent_text"] and not t.get("command")]
-    replies = [t["agent_text"] for t in answered]
-    duplicates = [t["agent_text"] for i, t in enumerate(answered)
-                  if repeats_earlier(t["agent_text"], replies[:i], t["user_text"])]
-    recited = [r for r in replies if any(recites(r, prompt) for prompt in system_prompts)]
+    answered = [t for t in turns if t["heard_text"] and not t.get("command")]
+    replies = [t["heard_text"] for t in answered]  # what was said: a cut reply up to the cut
+    duplicates = [t["heard_text"] for i, t in enumerate(answered)
+                  if repeats_earlier(t["heard_text"], replies[:i], t["user_text"])]
+    recited = [t["agent_text"] for t in turns if any(recites(t["agent_text"], prompt) for prompt in system_prompts)]
     latency = voice_to_voice(utterances, output, rate)
     measured = [v for v in latency if v is not None]
     rss = [mb for t, mb in memory if t >= 0]  # from the first word on: model loading is not the conversation
