@@ -161,11 +161,13 @@ class FakeSmartTurn:
     def __init__(self, probability: float = 0.9):
         self.probability_value = probability
         self.loaded = False
+        self.on_call = lambda: None  # a test's probe: what else had happened when the voice was judged
 
     def load(self) -> None:
         self.loaded = True
 
     def probability(self, audio: np.ndarray) -> float:
+        self.on_call()
         return self.probability_value
 
     def close(self) -> None:

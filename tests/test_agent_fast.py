@@ -36,6 +36,15 @@ def test_a_question_is_answered_once_the_user_is_done(tmp_path):
     assert h.leftover == []
 
 
+def test_the_voice_is_judged_once_the_first_words_are_synthesized_not_beside_the_llm(tmp_path):
+    h = make_harness(tmp_path, {1: "What time is it?"}, "It is noon. Have a nice day.")
+    synthesized_when_judged = []
+    h.smart_turn.on_call = lambda: synthesized_when_judged.append(len(h.synthesizer.requests))
+    converse(h, Wait(0.5), Say(1, 1.2), Wait(0.5))
+    assert synthesized_when_judged == [1]
+    assert 1.7 < h.first_sound_after(1.7) < 1.7 + 0.8, "the early end still came"
+
+
 def test_a_voice_that_sounds_unfinished_waits_for_the_hangover(tmp_path):
     h = make_harness(tmp_path, {1: "What time is it?"}, "Noon.", smart_turn=0.1)
     converse(h, Wait(0.5), Say(1, 1.2), Wait(0.5))
