@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 FIRST_AUDIO_PRIORITY_S = 0.5
 # Smart Turn takes about 50 ms; beside the LLM reading its prompt on the other core it made the
 # first token 63% slower (p50 180 -> 294 ms). So it waits for the reply's first audio, but starts
-# this long before the turn could end at the earliest, so the end of the turn never waits for it.
+# this long before the turn could end at the earliest, so the end of the turn seldom waits for it.
 SMART_TURN_HEAD_START_S = 0.1
 APOLOGY = "Sorry, I can't think right now. Please try again in a moment."
 
@@ -110,7 +110,7 @@ class Responder:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(turn.first_audio_ready.wait(),
                                        max(0.0, earliest_end - SMART_TURN_HEAD_START_S - self.clock.now()))
-        turn.voice_complete = await self.models.voice_complete(turn.audio) if settings.smart_turn else None
+            turn.voice_complete = await self.models.voice_complete(turn.audio)
         if turn.voice_complete is not None and turn.voice_complete < settings.smart_turn_threshold:
             return
         # Never answer a mere breath between words: wait for enough silence first.
