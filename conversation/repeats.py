@@ -80,9 +80,9 @@ def judged(text: str, asked: str = "") -> bool:
     return len(own_words(text, asked)) >= JUDGED_WORDS
 
 
-def repeats_earlier(reply: str, earlier_replies: list[str], asked: str = "") -> bool:
-    """The benchmarks' test: a reply long enough to judge that mostly says again what one before it said."""
-    return judged(reply, asked) and any(near_duplicate(reply, earlier, asked) for earlier in earlier_replies)
+def repeats_earlier(text: str, earlier: Iterable[str], asked: str = "") -> bool:
+    """The guard's test, and the benchmarks': long enough to judge, and mostly said before in one of `earlier`."""
+    return judged(text, asked) and any(near_duplicate(text, before, asked) for before in earlier)
 
 
 def opening(text: str) -> list[str]:
@@ -158,10 +158,9 @@ class RepeatGuard:
             finished.pop()  # the sentence this piece goes on with is judged whole, below
         said = [*self.earlier_sentences, *finished]
         for sentence in _sentences(so_far)[len(finished):]:
-            if judged(sentence, self.asked) and any(near_duplicate(sentence, s, self.asked) for s in said):
+            if repeats_earlier(sentence, said, self.asked):
                 return "repeats an earlier sentence"
-        if judged(so_far, self.asked) and any(
-                near_duplicate(so_far, reply, self.asked) for reply in self.earlier_replies):
+        if repeats_earlier(so_far, self.earlier_replies, self.asked):
             return "repeats an earlier reply"
         return None
 

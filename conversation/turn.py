@@ -57,7 +57,7 @@ class Turn:
     overheard: bool = False  # heard behind the echo gate while a reply played, answered after it
     playback_stopped_at: float | None = None
     error: str | None = None
-    llm_tries: int = 0  # LLM streams the reply took: 2 when the repeat guard asked again
+    llm_tries: int = 0  # LLM streams the reply took: 2 or 3 when the repeat guard asked again
     phase: Phase = Phase.HELD
     follows: BargeIn | None = None  # the barge-in this turn answers, taken over at its commit
     task: asyncio.Task | None = None  # its work, owned by the agent
