@@ -43,6 +43,18 @@ class Dialogue:
         self._voice_override = None
         self.history.system_prompt = self.persona.system_prompt
 
+    def add_exchange(self, user_text: str, reply: str, interrupted: bool = False) -> None:
+        """What the user said and what they heard of the reply: for the model and for the repeat guard."""
+        self.history.add_user(user_text)
+        self.history.add_assistant(reply, interrupted=interrupted)
+        self.replies.append(reply)
+
+    def resume_reply(self, whole: str) -> None:
+        """A cut reply was said to its end after all: it stands whole."""
+        self.history.replace_last_assistant(whole)
+        if self.replies:
+            self.replies[-1] = whole
+
     def switch_voice(self, name: str) -> None:
         self._voice_override = name
 

@@ -265,15 +265,10 @@ class Responder:
         turn.heard_sentences = sum(1 for i in range(len(turn.sentences)) if playback.heard_fraction(i) >= 0.98)
         self.player.forget(turn.id)
         self.dialogue.last_reply = turn.agent_text
-        history = self.dialogue.history
         if turn.resumes:
-            history.replace_last_assistant(turn.resumed_reply)
-            if self.dialogue.replies:
-                self.dialogue.replies[-1] = turn.resumed_reply
+            self.dialogue.resume_reply(turn.resumed_reply)
         elif turn.agent_text != NOTHING_NEW:  # kept, the small model would copy it into its next replies
-            history.add_user(turn.user_text)
-            history.add_assistant(turn.heard_text, interrupted=turn.interrupted)
-            self.dialogue.replies.append(turn.heard_text)
+            self.dialogue.add_exchange(turn.user_text, turn.heard_text, interrupted=turn.interrupted)
         self._turns_logged += 1
         record = {**turn.record(), "turn": self._turns_logged}
         self.turn_log.write(record)

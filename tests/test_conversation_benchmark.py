@@ -39,6 +39,7 @@ def test_prompts_are_rebuilt_as_the_agent_built_them_across_a_switch_and_a_cut()
     assert short.history[-1]["role"] == "system"  # the note that the reply was cut
     assert short.messages == short.history + [{"role": "user", "content": "Make it short."}]
     assert short.generation.max_tokens == config.personas["storyteller"].llm.max_tokens
+    assert short.earlier_replies == ("Hello!", "Switched to storyteller.", "Once upon a time,")  # as the guard saw them
 
 
 @pytest.mark.slow

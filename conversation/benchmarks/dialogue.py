@@ -76,9 +76,7 @@ async def converse(config, turns: int, guarded: bool = True, seed: int = 0) -> d
                             "rss_mb": round(rss_mb())})
             trims = dialogue.history.trims
             if not record["nothing_new"]:  # as the agent does: the model would copy that line
-                dialogue.history.add_user(line)
-                dialogue.history.add_assistant(reply)
-                dialogue.replies.append(reply)
+                dialogue.add_exchange(line, reply)
             if dialogue.history.trims != trims or record["regenerated"]:  # as the agent does, between turns
                 await chat.warm(dialogue.history.messages())
     finally:

@@ -53,6 +53,7 @@ class Prompt:
     history: list[Message]  # what the agent had read before the turn (its warmed prefix)
     messages: list[Message]  # the prompt itself
     generation: Generation
+    earlier_replies: tuple[str, ...]  # what the repeat guard held the reply against
 
 
 def answered_by_llm(record: Mapping) -> bool:
@@ -70,13 +71,12 @@ def prompts(config: Config, records: Sequence[Mapping]) -> list[Prompt | None]:
         elif command.startswith("voice:"):
             dialogue.switch_voice(command.split(":", 1)[1])
         built.append(Prompt(dialogue.history.messages(), dialogue.prompt(record["user_text"], record["reply_language"]),
-                            dialogue.generation()) if answered_by_llm(record) else None)
+                            dialogue.generation(), tuple(dialogue.replies)) if answered_by_llm(record) else None)
         # Then the history, as Responder._finish leaves it.
         if record.get("resumes"):
-            dialogue.history.replace_last_assistant(f"{last_reply} {record['agent_text']}")  # the cut reply, whole
+            dialogue.resume_reply(f"{last_reply} {record['agent_text']}")  # the cut reply, whole
         elif record["user_text"] and record["agent_text"] != NOTHING_NEW:
-            dialogue.history.add_user(record["user_text"])
-            dialogue.history.add_assistant(record["heard_text"], interrupted=record["interrupted"])
+            dialogue.add_exchange(record["user_text"], record["heard_text"], interrupted=record["interrupted"])
         last_reply = record["heard_text"] or last_reply
     return built
 
@@ -133,7 +133,7 @@ async def _llm_ms(models: Models, config: Config, prompt: Prompt) -> tuple[float
                 yield piece
 
     settings = config.chunker
-    fresh = RepeatGuard.for_prompt(prompt.messages).fresh_sentences(
+    fresh = RepeatGuard.for_prompt(prompt.messages, prompt.earlier_replies).fresh_sentences(
         timed, prompt.messages, prompt.generation,
         lambda: Chunker(settings.max_sentence_chars, settings.first_clause_words))
     async with aclosing(fresh):
