@@ -18,7 +18,7 @@ import logging
 import re
 from contextlib import aclosing
 from dataclasses import replace
-from typing import AsyncIterator, Callable, Iterable
+from typing import AsyncIterator, Callable, Iterable, Iterator
 
 from llm.base import Generation, Message
 
@@ -67,7 +67,10 @@ def content_words(text: str, asked: str = "") -> list[str]:
 
 def shared_share(text: str, earlier: str, asked: str = "") -> float:
     """The share of the text's content words that the earlier text holds too."""
-    mine, theirs = content_words(text, asked), set(words(earlier))
+    return _found_share(content_words(text, asked), set(words(earlier)))
+
+
+def _found_share(mine: list[str], theirs: set[str]) -> float:
     return sum(1 for w in mine if w in theirs) / len(mine) if mine else 0.0
 
 
@@ -82,7 +85,27 @@ def judged(text: str, asked: str = "") -> bool:
 
 def repeats_earlier(text: str, earlier: Iterable[str], asked: str = "") -> bool:
     """The guard's test, and the benchmarks': long enough to judge, and mostly said before in one of `earlier`."""
-    return judged(text, asked) and any(near_duplicate(text, before, asked) for before in earlier)
+    return Said(earlier).repeated_by(text, asked)
+
+
+class Said:
+    """Texts said before, each held as its set of words, to test many new texts against them quickly."""
+
+    def __init__(self, texts: Iterable[str]):
+        self._words = [set(words(text)) for text in texts]
+
+    def repeated_by(self, text: str, asked: str = "") -> bool:
+        if not judged(text, asked):
+            return False
+        mine = content_words(text, asked)
+        return any(_found_share(mine, theirs) >= NEAR_DUPLICATE for theirs in self._words)
+
+
+def cut_points(text: str, last_words: int) -> Iterator[str]:
+    """The text as a listener would have heard it, cut after each of its last words."""
+    said = words(text)
+    for end in range(max(1, len(said) - last_words + 1), len(said) + 1):
+        yield " ".join(said[:end])
 
 
 def opening(text: str) -> list[str]:
@@ -125,7 +148,8 @@ class RepeatGuard:
 
     def __init__(self, earlier_replies: list[str], system_prompt: str, asked: str = ""):
         self.earlier_replies = [reply for reply in earlier_replies if words(reply)]
-        self.earlier_sentences = [sentence for reply in self.earlier_replies for sentence in _sentences(reply)]
+        self.said_replies = Said(self.earlier_replies)
+        self.said_sentences = Said(sentence for reply in self.earlier_replies for sentence in _sentences(reply))
         self.system_prompt = system_prompt
         self.asked = asked  # the user's words this reply answers
         self.spoken: list[str] = []
@@ -156,11 +180,13 @@ class RepeatGuard:
         finished = _sentences(" ".join(self.spoken))
         if finished and not _FINISHED.search(finished[-1]):
             finished.pop()  # the sentence this piece goes on with is judged whole, below
-        said = [*self.earlier_sentences, *finished]
         for sentence in _sentences(so_far)[len(finished):]:
-            if repeats_earlier(sentence, said, self.asked):
+            if self.said_sentences.repeated_by(sentence, self.asked) or repeats_earlier(sentence, finished, self.asked):
                 return "repeats an earlier sentence"
-        if repeats_earlier(so_far, self.earlier_replies, self.asked):
+        # Cut off by the user's next words, the reply is heard only so far: judged at every word it
+        # could end on, "People love castles, but they're actually a type" is heard as the repeat of
+        # "People love dolphins, but they're actually a type of marine mammal." that it is.
+        if any(self.said_replies.repeated_by(heard, self.asked) for heard in cut_points(so_far, len(words(piece)))):
             return "repeats an earlier reply"
         return None
 

@@ -59,7 +59,17 @@ def test_a_reply_may_not_open_with_the_words_an_earlier_one_opened_with():
     assert guard(earlier).why_not("The most popular way") == "opens the way an earlier reply did"
     assert guard(earlier).admit("The most common reason cats purr is contentment.")
     judge = guard("Sure! I can help with that.")
-    assert judge.admit("Sure!") and judge.admit("I can help you plan it.")  # too short to be an opener
+    assert judge.admit("Sure!") and judge.admit("Pick a sunny day and a shady park.")  # too short to be an opener
+
+
+def test_a_reply_that_would_sound_like_an_earlier_one_if_cut_off_is_refused():
+    """The user's next words may cut a reply anywhere: what they heard so far must be new too."""
+    dolphins = ("People love dolphins, but they're actually a type of marine mammal that belongs "
+                "to the family Cetacea.")
+    castles = "People love castles, but they're actually a type of fortified home built by medieval lords."
+    asked = "Why do people love castles?"
+    assert RepeatGuard([dolphins], SYSTEM_PROMPT, asked).why_not(castles) == "repeats an earlier reply"
+    assert RepeatGuard([dolphins], SYSTEM_PROMPT, asked).admit("Castles were built by medieval lords to guard land.")
 
 
 def test_words_that_echo_the_question_are_no_repeat():

@@ -7,7 +7,8 @@ chunker and repeat guard as spoken turns, without audio, so a 60-turn
 conversation takes a minute or two; `--raw` leaves the guard out, to see the
 model alone. Each turn samples with its own seed, derived from `--seed`, so a
 run can be repeated word for word. It reports replies that repeat an earlier
-one (most of their own words shared, the question's aside), replies that recite the system prompt,
+one (most of their own words shared, the question's aside), or would if cut off at some word,
+replies that recite the system prompt,
 replies that open with the same words as another (a stock opener), what the
 guard did (second tries, dropped pieces, replies with nothing new), the first
 token's and the first spoken piece's latency, and the process's memory.
@@ -31,7 +32,7 @@ from llm.base import Generation
 from ..chunker import Chunker
 from ..config import ConfigError, load_config
 from ..dialogue import Dialogue
-from ..repeats import NOTHING_NEW, RepeatGuard, opening, recites, repeats_earlier
+from ..repeats import NOTHING_NEW, RepeatGuard, Said, cut_points, opening, recites, words
 from .stats import percentile
 
 USER_LINES = [
@@ -70,8 +71,13 @@ async def converse(config, turns: int, guarded: bool = True, seed: int = 0) -> d
             generation = replace(dialogue.generation(), seed=seed * 1000 + index)
             record = await _reply(chat, dialogue, line, generation, guarded)
             reply = record["reply"]
-            repeats = not record["nothing_new"] and repeats_earlier(reply, [r["reply"] for r in records], line)
+            said = Said(r["reply"] for r in records)
+            repeats = not record["nothing_new"] and said.repeated_by(reply, line)
+            # A spoken reply may be cut off anywhere by the user's next words.
+            repeats_if_cut = not record["nothing_new"] and any(
+                said.repeated_by(heard, line) for heard in cut_points(reply, len(words(reply))))
             records.append({"turn": index + 1, "user": line, **record, "repeats": repeats,
+                            "repeats_if_cut": repeats_if_cut,
                             "recites_prompt": recites(reply, dialogue.persona.system_prompt),
                             "rss_mb": round(rss_mb())})
             trims = dialogue.history.trims
@@ -129,6 +135,7 @@ def summarize(records: list[dict]) -> dict:
     common, count = openings.most_common(1)[0] if openings else ("", 0)
     return {
         "repeated_replies": sum(r["repeats"] for r in records),
+        "repeated_if_cut": sum(r["repeats_if_cut"] for r in records),
         "recited_prompt": sum(r["recites_prompt"] for r in records),
         # A stock opener ("The answer to this question is that...") soon starts every reply.
         "shared_openings": sum(n - 1 for n in openings.values()),

@@ -110,15 +110,16 @@ def script(count: int, cache: Path, clips_dir: Path = DEFAULT_CLIPS) -> list[Utt
 
 def place(utterances: list[Utterance], gap_s: float, path: Path, lead_s: float = 1.5) -> None:
     """Write them one after another into one recording, `gap_s` after each one's end."""
-    cursor = lead_s
+    cursor = round(lead_s * RATE)  # in samples: seconds would round an utterance past the recording's end
+    starts = []
     for utterance in utterances:
-        utterance.start = cursor
-        utterance.end = cursor + _last_sound(utterance.audio) / RATE
-        cursor += len(utterance.audio) / RATE + gap_s
-    mix = np.zeros(int(cursor * RATE), dtype=np.float32)
-    for utterance in utterances:
-        i = int(utterance.start * RATE)
-        mix[i:i + len(utterance.audio)] += utterance.audio
+        starts.append(cursor)
+        utterance.start = cursor / RATE
+        utterance.end = (cursor + _last_sound(utterance.audio)) / RATE
+        cursor += len(utterance.audio) + round(gap_s * RATE)
+    mix = np.zeros(cursor, dtype=np.float32)
+    for utterance, start in zip(utterances, starts):
+        mix[start:start + len(utterance.audio)] += utterance.audio
     sf.write(str(path), mix, RATE, subtype="PCM_16")
 
 
