@@ -29,21 +29,26 @@ def bundled_model_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
+def load_model(settings: SttSettings):
+    """The faster-whisper WhisperModel the settings name, on their device and compute type."""
+    from faster_whisper import WhisperModel
+
+    source = str(bundled_model_dir()) if settings.model == "bundled" else settings.model
+    try:
+        return WhisperModel(source, device=settings.device, compute_type=settings.compute_type,
+                            cpu_threads=settings.cpu_threads, local_files_only=True)
+    except Exception as error:
+        raise WhisperModelMissing(f"stt.model: cannot load Whisper model {source!r} ({error}); "
+                                  "give a local model directory or a model already in the cache") from None
+
+
 class WhisperTranscriber:
     def __init__(self, settings: SttSettings):
         self.settings = settings
         self._model = None
 
     def load(self) -> None:
-        from faster_whisper import WhisperModel
-
-        source = str(bundled_model_dir()) if self.settings.model == "bundled" else self.settings.model
-        try:
-            self._model = WhisperModel(source, device=self.settings.device, compute_type=self.settings.compute_type,
-                                       cpu_threads=self.settings.cpu_threads, local_files_only=True)
-        except Exception as error:
-            raise WhisperModelMissing(f"stt.model: cannot load Whisper model {source!r} ({error}); "
-                                      "give a local model directory or a model already in the cache") from None
+        self._model = load_model(self.settings)
         language = self.settings.language
         if not self._model.model.is_multilingual and language not in (None, "auto", "en"):
             raise WhisperModelMissing(f"stt.language: {language!r}, but the Whisper model {self.settings.model!r} only "

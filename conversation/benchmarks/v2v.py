@@ -25,6 +25,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from stt.settings import SttSettings
+
 from ..latency import STAGES, VOICE_TO_VOICE
 from .cold_start import measure_cold_start
 from .latency_report import plot_turns, stage_table
@@ -41,16 +43,24 @@ AUDIO_MEASURES = (("v2v_audio_ms", "voice-to-voice (from audio)"),
 
 # --- transcripts -----------------------------------------------------------
 
-def whisper_transcripts(clips: Sequence[Path], language: str | None = "en") -> dict[Path, str]:
-    """faster-whisper's own transcript of each whole clip, with the bundled model (a reference, not truth)."""
-    from faster_whisper import WhisperModel
+def whisper_transcripts(clips: Sequence[Path], settings: SttSettings | None = None) -> dict[Path, str]:
+    """faster-whisper's own transcribe() of each whole clip (a reference, not truth).
 
-    from stt.whisper import bundled_model_dir
+    The same model, compute type, language and beam size as the agent's
+    transcriber (`settings`, the config's stt); the rest at faster-whisper's
+    defaults. It hears the clip as the agent does: read and resampled by
+    audio_io.files.
+    """
+    from audio_io.files import read_audio
+    from stt.whisper import SAMPLE_RATE, load_model
 
-    model = WhisperModel(str(bundled_model_dir()), device="cpu", compute_type="int8", local_files_only=True)
+    settings = settings or SttSettings()
+    model = load_model(settings)
+    language = None if settings.language in (None, "auto") else settings.language
     texts = {}
     for clip in clips:
-        segments, _ = model.transcribe(str(clip), language=language, beam_size=5)
+        audio, _ = read_audio(clip, SAMPLE_RATE)
+        segments, _ = model.transcribe(audio, language=language, beam_size=settings.beam_size)
         texts[clip] = " ".join(segment.text.strip() for segment in segments)
     return texts
 
@@ -107,7 +117,7 @@ def run_v2v_benchmark(config_path: str | Path, clips: Path | str | Iterable[Path
 
     rows, clip_entries = [], []
     references = manifest_transcripts(clip_paths[0].parent)
-    whisper = whisper_transcripts(sorted({r.clip for r in replays})) if wer else {}
+    whisper = whisper_transcripts(sorted({r.clip for r in replays}), config.stt) if wer else {}
     for replay in replays:
         measured, speech_s = measure_replay(replay.clip, replay.out_wav, replay.turns)
         for row in measured:
