@@ -31,11 +31,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-realtime", action="store_true", help="with --input: feed the file as fast as possible")
     parser.add_argument("--simulate-echo", metavar="DELAY_MS:GAIN_DB",
                         help="with --input: feed the agent's own output back into its mic, like open speakers")
-    parser.add_argument("--benchmark", nargs="?", const="all", choices=("v2v", "tts", "conversation", "all"),
+    parser.add_argument("--benchmark", nargs="?", const="all", choices=("v2v", "tts", "conversation", "wer", "all"),
                         help="measure the agent: v2v replays recordings through it in real time, "
                              "tts times every configured voice, conversation replays one long spoken "
                              "conversation (persona switch, cut-in) and sets each stage beside its model "
-                             "alone (default: all)")
+                             "alone, wer sets the agent's transcripts of the recordings beside "
+                             "faster-whisper's own (default: all)")
     parser.add_argument("--bench-dir", metavar="FOLDER",
                         help="with --benchmark: recordings to replay, or the human clips of the conversation "
                              "(default: ../shared/speech)")

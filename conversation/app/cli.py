@@ -124,6 +124,7 @@ def _benchmark(args, config) -> int:
 
     from ..benchmarks import conversation as conversation_benchmark
     from ..benchmarks import tts as tts_benchmark
+    from ..benchmarks import wer as wer_benchmark
     from ..benchmarks.replay import BenchmarkError
     from ..benchmarks.v2v import run_v2v_benchmark
 
@@ -136,6 +137,8 @@ def _benchmark(args, config) -> int:
         if args.benchmark in ("conversation", "all"):
             conversation_benchmark.run_benchmark(args.config, out / "conversation", runs=args.bench_runs,
                                                  clips_dir=args.bench_dir)
+        if args.benchmark in ("wer", "all"):
+            wer_benchmark.run(args.config, args.bench_dir, out / "wer.json", Console())
     except (BenchmarkError, *USER_ERRORS) as error:
         return fail(str(error))
     return 0
