@@ -164,12 +164,22 @@ def test_a_reply_with_nothing_new_says_so_rather_than_nothing():
     assert len(chat.requests) == 3
 
 
-def test_a_third_try_hears_only_the_question():
+def test_a_third_try_hears_only_the_question_and_the_nudge():
     """The model cannot copy a reply it does not see."""
     chat = ScriptedChat(WEEKEND, WEEKEND, BEES)
     assert " ".join(say(chat, BREAKFAST)) == BEES
-    third, _ = chat.requests[2]
-    assert [m["role"] for m in third] == ["system", "user"] and third[-1] == chat.requests[0][0][-1]
+    third, settings = chat.requests[2]
+    assert [m["role"] for m in third] == ["system", "system", "user"] and third[-1] == chat.requests[0][0][-1]
+    assert third[1]["content"] == NUDGE and settings.temperature >= 0.9
+
+
+def test_a_third_try_is_judged_whole_not_at_every_word_it_could_be_cut_at():
+    """Its last chance: a new answer that opens like an earlier one beats saying nothing new."""
+    earlier = "I can help with that. Pick a quiet evening."
+    opens_alike = "I can help with that by picking a film for tonight."
+    chat = ScriptedChat(opens_alike, opens_alike, opens_alike)
+    assert " ".join(say(chat, earlier)) == opens_alike
+    assert len(chat.requests) == 3
 
 
 def test_an_opening_that_echoes_the_question_waits_to_be_judged_with_what_follows():

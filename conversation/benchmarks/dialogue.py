@@ -1,6 +1,7 @@
 """A long typed conversation through the real LLM and history: does the agent stay sensible?
 
-    python -m conversation.benchmarks.dialogue [--turns 60] [--seed 0] [--raw] [--config config.yaml] [--out FILE.json]
+    python -m conversation.benchmarks.dialogue [--turns 60] [--seed 0] [--raw] [--lines FILE] [--config config.yaml]
+                                               [--out FILE.json]
 
 The user lines go through the same prompt, history, generation settings,
 chunker and repeat guard as spoken turns, without audio, so a 60-turn
@@ -58,7 +59,7 @@ def rss_mb() -> float:
         return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-async def converse(config, turns: int, guarded: bool = True, seed: int = 0) -> dict:
+async def converse(config, turns: int, guarded: bool = True, seed: int = 0, lines: list[str] = USER_LINES) -> dict:
     chat = make_chat(config.llm)
     chat.load()
     dialogue = Dialogue(config)
@@ -66,7 +67,7 @@ async def converse(config, turns: int, guarded: bool = True, seed: int = 0) -> d
     records = []
     try:
         for index in range(turns):
-            line = USER_LINES[index % len(USER_LINES)]
+            line = lines[index % len(lines)]
             # A seed per turn: a change to one reply leaves the next one's sampling as it was.
             generation = replace(dialogue.generation(), seed=seed * 1000 + index)
             record = await _reply(chat, dialogue, line, generation, guarded)
@@ -158,13 +159,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", metavar="FILE.json", help="write every turn here")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (each turn derives its own from it)")
     parser.add_argument("--raw", action="store_true", help="speak every sentence the model gives (no repeat guard)")
+    parser.add_argument("--lines", type=Path, help="the user's lines, one a line (default: 40 everyday questions)")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
-    except ConfigError as error:
+        lines = [line.strip() for line in args.lines.read_text().splitlines() if line.strip()] if args.lines \
+            else USER_LINES
+    except (ConfigError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    result = asyncio.run(converse(config, args.turns, guarded=not args.raw, seed=args.seed))
+    if not lines:
+        print(f"error: {args.lines} holds no lines", file=sys.stderr)
+        return 2
+    result = asyncio.run(converse(config, args.turns, guarded=not args.raw, seed=args.seed, lines=lines))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1, ensure_ascii=False))
     summary = {k: v for k, v in result.items() if k != "records"}
