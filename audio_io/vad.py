@@ -29,6 +29,7 @@ class SpeechPaused:
     start: float
     end: float  # end of the last voiced frame
     at: float  # when the pause was noticed
+    longest_pause: float = 0.0  # the longest silence the speaker went on after, earlier in this utterance
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class Endpointer:
         self._last_voiced_end = 0.0
         self._voiced_s = 0.0
         self._paused = False
+        self._longest_pause = 0.0
 
     @property
     def in_speech(self) -> bool:
@@ -143,7 +145,7 @@ class Endpointer:
         return [SpeechOverheard(stretch.audio, stretch.start, stretch.end, t)]
 
     def _adopt(self, stretch: Stretch) -> SpeechStarted:
-        self._in_speech, self._paused = True, False
+        self._in_speech, self._paused, self._longest_pause = True, False, 0.0
         self._start, self._last_voiced_end, self._voiced_s = stretch.start, stretch.end, stretch.voiced_s
         self._frames = [stretch.audio]
         self._utterance_t0 = stretch.audio_start
@@ -156,10 +158,11 @@ class Endpointer:
             return self._listen(frame, t, voiced)
         self._frames.append(frame)
         if voiced:
-            self._last_voiced_end = end_t
+            silence, self._last_voiced_end = t - self._last_voiced_end, end_t
             self._voiced_s += self._frame_s
             if self._paused:
                 self._paused = False
+                self._longest_pause = max(self._longest_pause, silence)
                 return [SpeechResumed(t, self._start)]
             return []
         silence_ms = (end_t - self._last_voiced_end) * 1000
@@ -167,7 +170,7 @@ class Endpointer:
             return [self._finish(end_t)]
         if silence_ms >= self.settings.pause_ms and not self._paused:
             self._paused = True
-            return [SpeechPaused(self._audio(), self._start, self._last_voiced_end, end_t)]
+            return [SpeechPaused(self._audio(), self._start, self._last_voiced_end, end_t, self._longest_pause)]
         return []
 
     def flush(self, t: float) -> list[VadEvent]:
@@ -183,6 +186,7 @@ class Endpointer:
             return []
         self._in_speech = True
         self._paused = False
+        self._longest_pause = 0.0
         voiced_run = sum(self._recent)
         self._start = t + self._frame_s - voiced_run * self._frame_s
         self._last_voiced_end = t + self._frame_s

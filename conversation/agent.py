@@ -96,7 +96,7 @@ class Agent:
             if pending and not self._interruption_long_enough():
                 self._resume_playback()  # a cough or a click: carry on talking
             if not self._speaking():
-                self._start_turn(event.audio, event.start, event.end, held=True)
+                self._start_turn(event.audio, event.start, event.end, held=True, longest_pause=event.longest_pause)
         elif isinstance(event, SpeechResumed):
             self._drop_held()
             if self._speaking() and self.config.barge_in.enabled:
@@ -188,12 +188,14 @@ class Agent:
             self._cancel_by_user(self._barge_in_on_current(utterance.start))
         self._start_turn(utterance.audio, utterance.start, utterance.end, held=False)
 
-    def _start_turn(self, audio: np.ndarray, start: float, end: float, held: bool, text: str = "") -> None:
+    def _start_turn(self, audio: np.ndarray, start: float, end: float, held: bool, text: str = "",
+                    longest_pause: float = 0.0) -> None:
         carried = self.barge_in.carried if self.barge_in is not None else None
         if carried is not None:
             audio, start = np.concatenate([carried.audio, audio]), carried.speech_start
         turn = Turn(id=next(self._ids), persona=self.persona_name, voice=self.voice_name, audio=audio,
-                    speech_start=start, speech_end=end, endpoint=self.clock.now(), user_text=text)
+                    speech_start=start, speech_end=end, endpoint=self.clock.now(), user_text=text,
+                    longest_pause=longest_pause)
         self.current = turn
         turn.task = asyncio.ensure_future(self._run(turn))
         self._tasks.add(turn.task)

@@ -54,7 +54,7 @@ class TurnSettings(BaseModel):
                             "sound finished, instead of waiting vad.hangover_ms")
     smart_turn: bool = Field(True, description="ask the Smart Turn model whether the voice sounds finished")
     smart_turn_threshold: float = Field(0.5, ge=0.0, le=1.0)
-    min_silence_ms: float = Field(500.0, ge=0, description="silence needed before an early end; the reply is "
+    min_silence_ms: float = Field(300.0, ge=0, description="silence needed before an early end; the reply is "
                                   "prepared from vad.pause_ms on")
     greet: bool = Field(True, description="speak the persona's greeting at start (live and text modes)")
 

@@ -35,6 +35,36 @@ def sounds_complete(text: str) -> bool:
     return not (opened and len(words) <= SHORT_OPENED_PHRASE and not text.endswith("?"))
 
 
+# Measured on every pause in the shared clips and 30 spoken questions (conversation/benchmarks/turn_cues.py):
+# a speaker who went on after a pause this long, or who began mid-sentence, is not done after a short one.
+PAUSE_MARGIN_S = 0.2
+MID_SENTENCE_FACTOR = 2.5
+
+
+def required_silence(text: str, min_silence: float, longest_pause: float) -> float:
+    """Seconds of silence after which words and voice that sound finished end the turn.
+
+    Longer than the longest pause the speaker already went on after ("as you
+    know, and as I have given you proof." went on after 460 ms), and longer
+    still when Whisper heard the turn begin mid-sentence, in lower case ("and
+    says, how do I get to Dublin?" went on after 700 ms).
+    """
+    needed = max(min_silence, longest_pause + PAUSE_MARGIN_S if longest_pause else 0.0)
+    if text.strip()[:1].islower():
+        needed = max(needed, MID_SENTENCE_FACTOR * min_silence)
+    return needed
+
+
+def plainly_finished(text: str, is_command: bool) -> bool:
+    """Words that end a turn whatever the voice says: a question or a command that sounds complete.
+
+    Smart Turn, trained on conversational speech, scored 0.09 and 0.03 on "Why do
+    people like cheese?" and "... bread?" said by a TTS voice, and would have
+    made those turns wait the whole hang-over.
+    """
+    return sounds_complete(text) and (is_command or text.rstrip().endswith("?"))
+
+
 def is_own_echo(heard: str, agent_said: str, share: float = 0.7) -> bool:
     """True when what the mic heard is mostly words the agent itself just said.
 

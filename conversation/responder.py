@@ -19,7 +19,7 @@ from llm.base import Generation, LlmError, Message
 from .chunker import Chunker
 from .commands import Command, parse_command
 from .dialogue import Dialogue
-from .end_of_turn import is_own_echo, sounds_complete
+from .end_of_turn import is_own_echo, plainly_finished, required_silence, sounds_complete
 from .heard import heard_text
 from .models import Models
 from .repeats import NOTHING_NEW, RepeatGuard
@@ -32,10 +32,6 @@ from .voice_out import Outlet, VoiceChoice, VoiceOut
 log = logging.getLogger(__name__)
 
 FIRST_AUDIO_PRIORITY_S = 0.5
-# Smart Turn takes about 50 ms; beside the LLM reading its prompt on the other core it made the
-# first token 63% slower (p50 180 -> 294 ms). So it waits for the reply's first audio, but starts
-# this long before the turn could end at the earliest, so the end of the turn seldom waits for it.
-SMART_TURN_HEAD_START_S = 0.1
 APOLOGY = "Sorry, I can't think right now. Please try again in a moment."
 
 
@@ -91,31 +87,33 @@ class Responder:
                 await self._resume(turn, cut)  # a false interruption: finish what was cut off
             return  # noise: no turn at all
         config = self.dialogue.config
-        if turn.held and config.turn.early_end:
-            scope.start(self._commit_when_over(turn))  # on the other core, while the reply is prepared
         command = parse_command(turn.user_text, list(config.personas), list(config.voices))
+        if turn.held and config.turn.early_end:
+            # On the other core, while the reply is prepared.
+            scope.start(self._commit_when_over(turn, plainly_finished(turn.user_text, command is not None)))
         if command is not None:
             await turn.wait_committed()  # a command, like a reply, waits for the turn to be over
             await self._obey(turn, command, scope)
             return
         await self._answer(turn, scope)
 
-    async def _commit_when_over(self, turn: Turn) -> None:
-        """Commit early if the words sound finished, and then the voice does too."""
+    async def _commit_when_over(self, turn: Turn, plain: bool) -> None:
+        """Commit early if the words sound finished, and then the voice does too (unless the words are plain)."""
         if not sounds_complete(turn.user_text):
             return
         settings = self.dialogue.config.turn
-        if settings.smart_turn:
-            earliest_end = turn.speech_end + settings.min_silence_ms / 1000
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(turn.first_audio_ready.wait(),
-                                       max(0.0, earliest_end - SMART_TURN_HEAD_START_S - self.clock.now()))
-            turn.voice_complete = await self.models.voice_complete(turn.audio)
-        if turn.voice_complete is not None and turn.voice_complete < settings.smart_turn_threshold:
-            return
         # Never answer a mere breath between words: wait for enough silence first.
-        silence = self.clock.now() - turn.speech_end
-        await asyncio.sleep(max(0.0, settings.min_silence_ms / 1000 - silence))
+        earliest_end = turn.speech_end + required_silence(turn.user_text, settings.min_silence_ms / 1000,
+                                                          turn.longest_pause)
+        if settings.smart_turn and not plain:
+            # Smart Turn takes about 50 ms; beside the LLM reading its prompt on the other core it made the
+            # first token 63% slower (p50 180 -> 294 ms). The reply can't be heard before its first audio
+            # anyway, so the voice is judged then.
+            await turn.first_audio_ready.wait()
+            turn.voice_complete = await self.models.voice_complete(turn.audio)
+            if turn.voice_complete is not None and turn.voice_complete < settings.smart_turn_threshold:
+                return
+        await asyncio.sleep(max(0.0, earliest_end - self.clock.now()))
         self.commit(turn)
 
     async def _answer(self, turn: Turn, scope: TaskScope) -> None:

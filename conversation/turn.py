@@ -35,6 +35,7 @@ class Turn:
     speech_start: float
     speech_end: float
     endpoint: float
+    longest_pause: float = 0.0  # the longest silence the user went on after, earlier in this turn
     user_text: str = ""
     language: str | None = None  # what the user spoke, as Whisper heard it
     reply_language: str | None = None  # what the reply was asked for and spoken in

@@ -37,7 +37,7 @@ def test_a_question_is_answered_once_the_user_is_done(tmp_path):
 
 
 def test_the_voice_is_judged_once_the_first_words_are_synthesized_not_beside_the_llm(tmp_path):
-    h = make_harness(tmp_path, {1: "What time is it?"}, "It is noon. Have a nice day.")
+    h = make_harness(tmp_path, {1: "Tell me the time."}, "It is noon. Have a nice day.")
     synthesized_when_judged = []
     h.smart_turn.on_call = lambda: synthesized_when_judged.append(len(h.synthesizer.requests))
     converse(h, Wait(0.5), Say(1, 1.2), Wait(0.5))
@@ -46,11 +46,26 @@ def test_the_voice_is_judged_once_the_first_words_are_synthesized_not_beside_the
 
 
 def test_a_voice_that_sounds_unfinished_waits_for_the_hangover(tmp_path):
-    h = make_harness(tmp_path, {1: "What time is it?"}, "Noon.", smart_turn=0.1)
+    h = make_harness(tmp_path, {1: "Tell me the time."}, "Noon.", smart_turn=0.1)
     converse(h, Wait(0.5), Say(1, 1.2), Wait(0.5))
     [turn] = h.turns
     assert turn["voice_complete"] == 0.1
     assert h.first_sound_after(1.7) >= 1.7 + 1.3, "Smart Turn vetoed the early end"
+
+
+@pytest.mark.parametrize("said", ["What time is it?", "Switch to the storyteller."])
+def test_a_plain_question_or_command_ends_early_whatever_the_voice_says(tmp_path, said):
+    h = make_harness(tmp_path, {1: said}, "Noon.", smart_turn=0.1)
+    converse(h, Wait(0.5), Say(1, 1.2), Wait(0.5))
+    assert h.turns[0]["voice_complete"] is None, "the voice was not asked"
+    assert 1.7 + 0.3 <= h.first_sound_after(1.7) < 1.7 + 0.8
+
+
+def test_after_a_long_pause_mid_turn_a_short_one_does_not_end_it(tmp_path):
+    """The user went on after 0.25 s of silence: the next 0.4 s (past turn.min_silence_ms) is no end of turn."""
+    h = make_harness(tmp_path, {1: "Tell me the time."}, "Noon.")
+    converse(h, Wait(0.5), Say(1, 0.8), Wait(0.25), Say(1, 0.8), Wait(0.4), Say(1, 0.6), Wait(2.0))
+    assert len(h.turns) == 1, "the turn was split"
 
 
 def test_words_that_dangle_wait_for_the_hangover(tmp_path):

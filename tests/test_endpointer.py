@@ -29,6 +29,14 @@ def test_jfk_is_one_utterance_with_pauses(speech_dir):
     assert 0.0 <= ended.start < 0.6 and 9.5 < ended.end <= 11.0
 
 
+def test_each_pause_knows_the_longest_one_the_speaker_went_on_after(speech_dir):
+    audio, _ = read_audio(speech_dir / "faster-whisper_jfk.flac", 16000)
+    pauses = [e for e in events_for(audio, VadSettings()) if isinstance(e, SpeechPaused)]
+    assert pauses[0].longest_pause == 0.0
+    longest = [e.longest_pause for e in pauses]
+    assert longest == sorted(longest) and longest[-1] > 0.5  # JFK pauses about a second mid-sentence
+
+
 def test_pre_roll_keeps_the_first_syllable(speech_dir):
     audio, _ = read_audio(speech_dir / "lhotse_ES2011a.Headset-0-40s-46s.wav", 16000)
     events = events_for(audio, VadSettings(pre_roll_ms=300))

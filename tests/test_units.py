@@ -4,7 +4,7 @@ import pytest
 
 from audio_io.player import Player
 from conversation.config import ConfigError, load_config
-from conversation.end_of_turn import sounds_complete
+from conversation.end_of_turn import plainly_finished, required_silence, sounds_complete
 from conversation.heard import heard_text
 from llm.history import INTERRUPTED_NOTE, History
 from stt.hallucinations import collapse_repeats, is_hallucination
@@ -44,6 +44,22 @@ def test_interrupted_reply_is_marked():
 ])
 def test_sounds_complete(text, complete):
     assert sounds_complete(text) is complete
+
+
+def test_a_speaker_who_went_on_after_a_long_pause_needs_a_longer_one_to_be_done():
+    assert required_silence("Tell me the time.", 0.3, longest_pause=0.0) == 0.3
+    assert required_silence("Tell me the time.", 0.3, longest_pause=0.25) == pytest.approx(0.45)
+    assert required_silence("and says, how do I get to Dublin?", 0.3, 0.0) == pytest.approx(0.75)  # began mid-sentence
+
+
+@pytest.mark.parametrize("text,command,plain", [
+    ("Why do people like cheese?", False, True),
+    ("Switch to the storyteller.", True, True),
+    ("Tell me about cheese.", False, False),  # a statement: the voice decides
+    ("So what about?", False, False),  # dangling
+])
+def test_questions_and_commands_are_plainly_finished(text, command, plain):
+    assert plainly_finished(text, command) is plain
 
 
 @pytest.mark.parametrize("text,no_speech,logprob,dropped", [
