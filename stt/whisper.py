@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import Transcript
-from .hallucinations import collapse_repeats, is_hallucination
+from .hallucinations import collapse_repeats, is_hallucination, normalize
 from .settings import SttSettings
 
 log = logging.getLogger(__name__)
@@ -76,11 +76,14 @@ class WhisperTranscriber:
         return Transcript(text, language, no_speech, logprob)
 
     def _transcribe_full(self, audio: np.ndarray, language: str | None) -> tuple[str, str, float, float]:
+        # With timestamps, as transcribe() decodes by default: an utterance over 30 s then goes on
+        # from where the window's last segment ended; without them each next window began 30 s
+        # later sharp, and the word astride the cut was lost or misheard.
         segments, info = self._model.transcribe(
             audio, language=language, beam_size=self.settings.beam_size, condition_on_previous_text=False,
-            without_timestamps=True, vad_filter=False, no_speech_threshold=self.settings.no_speech_threshold,
+            vad_filter=False, no_speech_threshold=self.settings.no_speech_threshold,
             log_prob_threshold=self.settings.log_prob_threshold)
-        segments = list(segments)
+        segments = [s for s in segments if normalize(s.text)]  # a segment of a lone "." says nothing
         text = " ".join(s.text.strip() for s in segments).strip()
         no_speech = max((s.no_speech_prob for s in segments), default=1.0)
         logprob = float(np.mean([s.avg_logprob for s in segments])) if segments else -10.0
