@@ -219,7 +219,7 @@ class RepeatGuard:
 
         In a typed replay of a 200-question spoken conversation, the third try from
         the question alone at the first settings said nothing new 7 times; with
-        the second try's nudge and settings 4 times, and judged whole 0 times.
+        the second try's nudge and settings 4 times, and judged whole once.
         """
         tries = [(messages, generation), less_repetitive(messages, generation),
                  less_repetitive(without_history(messages), generation)]
