@@ -20,11 +20,14 @@ TOLERANCE (1 point) of transcribe()'s.
 
 The multilingual clip reads a licence in English, then in German. The
 bundled model (tiny.en) knows English only, and the agent refuses any other
-language with it (stt.language), so the German half is nobody's words to
-get right: transcribe() stops transcribing there, the agent turns it into
-English-sounding nonsense, and scoring either would measure how a model
-fails at a language it was never taught. Only the English half is measured:
-both transcripts are of the clip cut where the German begins (EXCERPTS).
+language with it (stt.language), so neither can get the German half right:
+transcribe() writes nothing for it, the agent English-sounding nonsense,
+and scoring either would measure how a model fails at a language it was
+never taught. Only the English half is measured:
+both transcripts are of the clip's first 30 s, the English reading and a
+second of the silence before the German (EXCERPTS). (Replayed whole, the
+German follows too soon for the reply to the English to be heard, so the
+agent joins both into one turn.)
 """
 from __future__ import annotations
 
@@ -41,7 +44,8 @@ from .v2v import manifest_transcripts, whisper_transcripts
 
 TOLERANCE = 0.01  # one point of WER
 # Clips of which only a part is measured: name -> (start s, end s, why).
-EXCERPTS = {"faster-whisper_multilingual.mp3": (0.0, 30.0, "English only: the German reading starts at 30.0 s")}
+EXCERPTS = {"faster-whisper_multilingual.mp3": (0.0, 30.0, "English only: the English reading ends at 29.1 s, "
+                                                             "the German starts at 31.0 s")}
 
 
 @dataclass
@@ -145,7 +149,7 @@ def run(config_path: str | Path, clips, out: str | Path, console=None) -> dict:
 
     from ..config import load_config
 
-    console = console or Console()
+    console = console or Console(width=None if sys.stdout.isatty() else 110)  # a log keeps whole clip names
     out = Path(out)
     results = measure(load_config(config_path), clips, out.with_suffix(""), console)
     print_table(results, console)
