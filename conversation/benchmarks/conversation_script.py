@@ -63,7 +63,7 @@ FULL = Script(
 SHORT = Script(
     lines=(Line("What is the capital of France?", 5.0), Line("Switch to the storyteller.", 4.0),
            Line("Tell me a story about a fox.", 9.0)),
-    cut_line=2, cut_in="Stop and make it a short one.", cut_at_s=1.0)
+    cut_line=2, cut_in="Stop and make it a short one.", cut_at_s=0.4)  # early: the story may be short
 
 
 @dataclass
