@@ -29,15 +29,14 @@ from stt.backends import make_transcriber
 
 from ..config import load_config
 from ..end_of_turn import sounds_complete
+from .end_of_turn import NO_SPEECH
 from .replay import find_clips
-
-NO_SPEECH = ("synthetic_", "derived_")
 
 
 def pauses(config, audio: np.ndarray) -> list[dict]:
     """Every pause in the clip: its audio so far, and whether the turn ended there."""
     endpointer = Endpointer(config.vad)
-    frame = int(config.vad.frame_ms * SAMPLE_RATE / 1000)
+    frame = endpointer.frame_len
     found, events = [], []
     for i in range(0, len(audio) - frame + 1, frame):
         events += endpointer.process(audio[i:i + frame], i / SAMPLE_RATE)
