@@ -8,6 +8,7 @@ from llm.history import History
 
 from .config import Config, Persona
 from .languages import reply_instruction
+from .repeats import NOTHING_NEW, is_nothing_new
 
 # The replies the repeat guard holds a new one against: more than the model sees, since a
 # reply that left the prompt's window could otherwise be said again word for word.
@@ -22,6 +23,7 @@ class Dialogue:
         self.history = History(self.persona.system_prompt, config.llm.context_tokens)
         self.last_reply = ""  # to recognise our own voice coming back through the mic
         self.replies: deque[str] = deque(maxlen=REMEMBERED_REPLIES)  # as heard, oldest first
+        self.nothing_new_said = 0  # times the agent said it had nothing new to add
 
     @property
     def persona(self) -> Persona:
@@ -44,7 +46,13 @@ class Dialogue:
         self.history.system_prompt = self.persona.system_prompt
 
     def add_exchange(self, user_text: str, reply: str, interrupted: bool = False) -> None:
-        """What the user said and what they heard of the reply: for the model and for the repeat guard."""
+        """What the user said and what they heard of the reply: for the model and for the repeat guard.
+
+        A reply with nothing new stays out: the small model would copy it into its next replies.
+        """
+        if is_nothing_new(reply):
+            self.nothing_new_said += 1
+            return
         self.history.add_user(user_text)
         self.history.add_assistant(reply, interrupted=interrupted)
         self.replies.append(reply)
@@ -54,6 +62,10 @@ class Dialogue:
         self.history.replace_last_assistant(whole)
         if self.replies:
             self.replies[-1] = whole
+
+    def nothing_new(self) -> str:
+        """What to say when every try repeated: a line not yet said, while there is one."""
+        return NOTHING_NEW[self.nothing_new_said % len(NOTHING_NEW)]
 
     def switch_voice(self, name: str) -> None:
         self._voice_override = name

@@ -117,7 +117,22 @@ def recites(text: str, system_prompt: str, run: int = RECITED_WORDS) -> bool:
     return any(" ".join(said[i:i + run]) in prompt for i in range(len(said) - run + 1))
 
 
-NOTHING_NEW = "I'd only be repeating myself there. Could you ask me another way?"
+# Said when every try repeated, in new words each time: the same line said twice is a repeat too, and
+# sounds like a machine. No two share more than a fifth of their content words.
+NOTHING_NEW = (
+    "I'd only be repeating myself there. Could you ask me another way?",
+    "I have already told you all I know about that. Maybe try a different angle?",
+    "Nothing fresh comes to mind on that one. Shall we talk about something else?",
+    "That is everything I can say on it for now. What else would you like to hear about?",
+    "I am out of new thoughts on this topic. Ask me anything different and I will give it a go.",
+    "My well has run dry on that subject. Pick another and let us keep chatting.",
+)
+
+
+def is_nothing_new(reply: str) -> bool:
+    """One of the NOTHING_NEW lines, or the start of one that the user cut off."""
+    reply = reply.strip()
+    return bool(reply) and any(line.startswith(reply) for line in NOTHING_NEW)
 RECITAL = "recites the system prompt"
 
 
@@ -146,19 +161,22 @@ def without_history(messages: list[Message]) -> list[Message]:
 class RepeatGuard:
     """Judges one reply, sentence by sentence as it is cut, against the replies before it."""
 
-    def __init__(self, earlier_replies: list[str], system_prompt: str, asked: str = ""):
+    def __init__(self, earlier_replies: list[str], system_prompt: str, asked: str = "",
+                 nothing_new: str = NOTHING_NEW[0]):
         self.earlier_replies = [reply for reply in earlier_replies if words(reply)]
         self.said_replies = Said(self.earlier_replies)
         self.said_sentences = Said(sentence for reply in self.earlier_replies for sentence in _sentences(reply))
         self.system_prompt = system_prompt
         self.asked = asked  # the user's words this reply answers
+        self.nothing_new = nothing_new  # said when every try repeats
         self.spoken: list[str] = []
         self.dropped: list[str] = []
         self.attempts = 0  # LLM streams this reply took
         self.last_try = False  # judged whole, not at every word it could be cut at: it beats saying nothing new
 
     @classmethod
-    def for_prompt(cls, messages: list[Message], earlier_replies: Iterable[str] | None = None) -> RepeatGuard:
+    def for_prompt(cls, messages: list[Message], earlier_replies: Iterable[str] | None = None,
+                   nothing_new: str = NOTHING_NEW[0]) -> RepeatGuard:
         """A guard for the reply to this prompt: its system prompt first, the user's words last.
 
         The reply is held against `earlier_replies`, or else those in the prompt.
@@ -167,7 +185,7 @@ class RepeatGuard:
         asked = messages[-1]["content"] if messages and messages[-1]["role"] == "user" else ""
         if earlier_replies is None:
             earlier_replies = [m["content"] for m in messages if m["role"] == "assistant"]
-        return cls(list(earlier_replies), system_prompt, asked)
+        return cls(list(earlier_replies), system_prompt, asked, nothing_new)
 
     def why_not(self, piece: str) -> str | None:
         """Why this piece should not be spoken next, or None when it says something new."""
@@ -234,7 +252,7 @@ class RepeatGuard:
             if self.spoken or not self.dropped:
                 break
         if self.dropped and not self.spoken:
-            yield NOTHING_NEW
+            yield self.nothing_new
 
 
 def _sentences(text: str) -> list[str]:

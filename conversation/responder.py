@@ -22,7 +22,7 @@ from .dialogue import Dialogue
 from .end_of_turn import is_own_echo, plainly_finished, required_silence, sounds_complete
 from .heard import heard_text
 from .models import Models
-from .repeats import NOTHING_NEW, RepeatGuard
+from .repeats import RepeatGuard
 from .reporter import Reporter
 from .task_scope import TaskScope
 from .turn import Turn
@@ -140,7 +140,7 @@ class Responder:
                      sentences: asyncio.Queue) -> LlmError | None:
         """Stream the reply into speakable sentences, repeats left out; a failure is returned for the apology."""
         config = self.dialogue.config.chunker
-        guard = RepeatGuard.for_prompt(messages, self.dialogue.replies)
+        guard = RepeatGuard.for_prompt(messages, self.dialogue.replies, self.dialogue.nothing_new())
         fresh = guard.fresh_sentences(partial(self._stream, turn), messages, generation,
                                       lambda: Chunker(config.max_sentence_chars, config.first_clause_words))
         failure = None
@@ -265,7 +265,7 @@ class Responder:
         self.dialogue.last_reply = turn.agent_text
         if turn.resumes:
             self.dialogue.resume_reply(turn.resumed_reply)
-        elif turn.agent_text != NOTHING_NEW:  # kept, the small model would copy it into its next replies
+        else:
             self.dialogue.add_exchange(turn.user_text, turn.heard_text, interrupted=turn.interrupted)
         self._turns_logged += 1
         record = {**turn.record(), "turn": self._turns_logged}

@@ -281,7 +281,7 @@ def test_a_reply_that_repeats_an_earlier_one_is_generated_again_before_it_is_hea
 def test_a_reply_with_nothing_new_says_so_and_leaves_the_history_as_it_was(tmp_path):
     h = make_harness(tmp_path, {1: "What is the weather?", 2: "And tomorrow?"}, WEATHER)
     converse(h, Wait(0.5), Say(1, 1.0), Wait(8.0), Say(2, 1.0), Wait(0.5))
-    assert not h.turns[0]["interrupted"] and h.turns[1]["agent_text"] == NOTHING_NEW
+    assert not h.turns[0]["interrupted"] and h.turns[1]["agent_text"] == NOTHING_NEW[0]
     assert [m["content"] for m in h.agent.dialogue.history.turns] == ["What is the weather?", WEATHER]
 
 

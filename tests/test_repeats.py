@@ -6,7 +6,10 @@ import asyncio
 import pytest
 
 from conversation.chunker import Chunker
-from conversation.repeats import NOTHING_NEW, NUDGE, RepeatGuard, near_duplicate, recites
+from conftest import write_config
+from conversation.config import load_config
+from conversation.dialogue import Dialogue
+from conversation.repeats import NOTHING_NEW, NUDGE, RepeatGuard, is_nothing_new, near_duplicate, recites
 from llm.base import Generation
 
 pytestmark = pytest.mark.fast
@@ -160,8 +163,21 @@ def test_a_second_try_shaped_like_an_earlier_reply_is_said_rather_than_nothing_n
 
 def test_a_reply_with_nothing_new_says_so_rather_than_nothing():
     chat = ScriptedChat(WEEKEND)
-    assert say(chat, BREAKFAST) == [NOTHING_NEW]
+    assert say(chat, BREAKFAST) == [NOTHING_NEW[0]]
     assert len(chat.requests) == 3
+
+
+def test_saying_nothing_new_again_takes_new_words_and_stays_out_of_the_history(tmp_path):
+    """The same line said twice would itself be a repeat, and the model would copy it."""
+    dialogue = Dialogue(load_config(write_config(tmp_path)))
+    lines = []
+    for _ in NOTHING_NEW:
+        lines.append(dialogue.nothing_new())
+        dialogue.add_exchange("What else about the moon?", lines[-1])
+    assert sorted(lines) == sorted(NOTHING_NEW) and not dialogue.history.turns and not dialogue.replies
+    assert not any(near_duplicate(a, b) for a in NOTHING_NEW for b in NOTHING_NEW if a is not b)
+    assert is_nothing_new(NOTHING_NEW[1][:20]), "cut off, it is still not for the model to copy"
+    assert not is_nothing_new(BEES) and not is_nothing_new("")
 
 
 def test_a_third_try_hears_only_the_question_and_the_nudge():

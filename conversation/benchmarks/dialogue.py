@@ -33,7 +33,7 @@ from llm.base import Generation
 from ..chunker import Chunker
 from ..config import ConfigError, load_config
 from ..dialogue import Dialogue
-from ..repeats import NOTHING_NEW, RepeatGuard, Said, cut_points, opening, recites, words
+from ..repeats import RepeatGuard, Said, cut_points, is_nothing_new, opening, recites, words
 from .stats import percentile
 
 USER_LINES = [
@@ -106,7 +106,7 @@ async def _reply(chat, dialogue: Dialogue, line: str, generation: Generation, gu
     def new_chunker():
         return Chunker(settings.max_sentence_chars, settings.first_clause_words)
 
-    guard = RepeatGuard.for_prompt(messages, dialogue.replies)
+    guard = RepeatGuard.for_prompt(messages, dialogue.replies, dialogue.nothing_new())
     if guarded:
         sentences = guard.fresh_sentences(timed, messages, generation, new_chunker)
     else:
@@ -117,7 +117,7 @@ async def _reply(chat, dialogue: Dialogue, line: str, generation: Generation, gu
         spoken.append(sentence)
     return {"reply": " ".join(spoken), "first_token_ms": round(times.get("first_token", 0) * 1000),
             "first_sentence_ms": round(times.get("first_sentence", 0) * 1000),
-            "regenerated": guard.attempts > 1, "dropped": guard.dropped, "nothing_new": spoken == [NOTHING_NEW]}
+            "regenerated": guard.attempts > 1, "dropped": guard.dropped, "nothing_new": is_nothing_new(" ".join(spoken))}
 
 
 async def _every_sentence(pieces, chunker: Chunker):

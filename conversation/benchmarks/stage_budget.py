@@ -33,7 +33,7 @@ from ..config import Config
 from ..dialogue import Dialogue
 from ..latency import CHAIN, stage_durations_ms
 from ..models import Models
-from ..repeats import NOTHING_NEW, RepeatGuard
+from ..repeats import RepeatGuard
 from .stats import percentile
 
 BUDGET_STAGES = CHAIN[:5]  # endpoint wait .. TTS first audio: the commit hold and the output are no model's
@@ -75,7 +75,7 @@ def prompts(config: Config, records: Sequence[Mapping]) -> list[Prompt | None]:
         # Then the history, as Responder._finish leaves it.
         if record.get("resumes"):
             dialogue.resume_reply(f"{last_reply} {record['agent_text']}")  # the cut reply, whole
-        elif record["user_text"] and record["agent_text"] != NOTHING_NEW:
+        elif record["user_text"]:
             dialogue.add_exchange(record["user_text"], record["heard_text"], interrupted=record["interrupted"])
         last_reply = record["heard_text"] or last_reply
     return built
