@@ -55,14 +55,29 @@ def required_silence(text: str, min_silence: float, longest_pause: float) -> flo
     return needed
 
 
+# Verbs that open a request to the agent: "Tell me one thing about chess." asks as plainly as a question.
+_REQUEST_VERBS = {
+    "tell", "give", "show", "explain", "describe", "name", "list", "recommend", "suggest", "teach", "sing",
+    "stop", "help", "please", "remind", "find", "pick", "play", "write", "translate", "define", "compare",
+    "summarize", "summarise", "spell", "continue", "repeat", "recite", "guess", "imagine", "invent", "count",
+}
+
+
+def is_request(text: str) -> bool:
+    """Words addressed to the agent as a request: opened by an imperative verb ("Tell me ...", "Stop and ...")."""
+    first = re.findall(r"[\w']+", text.lower())[:1]
+    return bool(first) and first[0] in _REQUEST_VERBS
+
+
 def plainly_finished(text: str, is_command: bool) -> bool:
-    """Words that end a turn whatever the voice says: a question or a command that sounds complete.
+    """Words that end a turn whatever the voice says: a question, a request or a command that sounds complete.
 
     Smart Turn, trained on conversational speech, scored 0.09 and 0.03 on "Why do
-    people like cheese?" and "... bread?" said by a TTS voice, and would have
-    made those turns wait the whole hang-over.
+    people like cheese?" and "... bread?" said by a TTS voice, and 0.08 and 0.06
+    on "Tell me one thing about chess." and "Stop and tell me about a cat
+    instead.": each would have waited the whole hang-over.
     """
-    return sounds_complete(text) and (is_command or text.rstrip().endswith("?"))
+    return sounds_complete(text) and (is_command or text.rstrip().endswith("?") or is_request(text))
 
 
 def is_own_echo(heard: str, agent_said: str, share: float = 0.7) -> bool:

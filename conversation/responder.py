@@ -107,9 +107,9 @@ class Responder:
                                                           turn.longest_pause)
         if settings.smart_turn and not plain:
             # Smart Turn takes about 50 ms; beside the LLM reading its prompt on the other core it made the
-            # first token 63% slower (p50 180 -> 294 ms). The reply can't be heard before its first audio
-            # anyway, so the voice is judged then.
-            await turn.first_audio_ready.wait()
+            # first token 63% slower (p50 180 -> 294 ms). Judged once the first audio was ready, it held the
+            # commit some 80 ms after it; once the prompt is read, it runs while the reply is generated.
+            await turn.first_token_ready.wait()
             turn.voice_complete = await self.models.voice_complete(turn.audio)
             if turn.voice_complete is not None and turn.voice_complete < settings.smart_turn_threshold:
                 return
@@ -163,6 +163,7 @@ class Responder:
             async for piece in pieces:
                 if turn.llm_first_token is None:
                     turn.llm_first_token = self.clock.now()
+                    turn.first_token_ready.set()
                 yield piece
 
     async def _queue_sentence(self, turn: Turn, sentence: str, sentences: asyncio.Queue) -> None:

@@ -63,6 +63,7 @@ class Turn:
     follows: BargeIn | None = None  # the barge-in this turn answers, taken over at its commit
     task: asyncio.Task | None = None  # its work, owned by the agent
     stop: threading.Event = field(default_factory=threading.Event)  # tells the synthesizer's thread
+    first_token_ready: asyncio.Event = field(default_factory=asyncio.Event)  # the prompt is read
     first_audio_ready: asyncio.Event = field(default_factory=asyncio.Event)
     _committed: asyncio.Event = field(default_factory=asyncio.Event)
     _on_commit: list = field(default_factory=list)

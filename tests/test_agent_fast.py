@@ -36,25 +36,26 @@ def test_a_question_is_answered_once_the_user_is_done(tmp_path):
     assert h.leftover == []
 
 
-def test_the_voice_is_judged_once_the_first_words_are_synthesized_not_beside_the_llm(tmp_path):
-    h = make_harness(tmp_path, {1: "Tell me the time."}, "It is noon. Have a nice day.")
-    synthesized_when_judged = []
-    h.smart_turn.on_call = lambda: synthesized_when_judged.append(len(h.synthesizer.requests))
+def test_the_voice_is_judged_once_the_prompt_is_read_not_beside_the_llm_reading_it(tmp_path):
+    h = make_harness(tmp_path, {1: "I would like to know the time."}, "It is noon. Have a nice day.")
+    when_judged = []
+    h.smart_turn.on_call = lambda: when_judged.append(
+        (h.agent.current.llm_first_token is not None, len(h.synthesizer.requests)))
     converse(h, Wait(0.5), Say(1, 1.2), Wait(0.5))
-    assert synthesized_when_judged == [1]
+    assert when_judged == [(True, 0)], "after the first token, without waiting for the first audio"
     assert 1.7 < h.first_sound_after(1.7) < 1.7 + 0.8, "the early end still came"
 
 
 def test_a_voice_that_sounds_unfinished_waits_for_the_hangover(tmp_path):
-    h = make_harness(tmp_path, {1: "Tell me the time."}, "Noon.", smart_turn=0.1)
+    h = make_harness(tmp_path, {1: "I would like to know the time."}, "Noon.", smart_turn=0.1)
     converse(h, Wait(0.5), Say(1, 1.2), Wait(0.5))
     [turn] = h.turns
     assert turn["voice_complete"] == 0.1
     assert h.first_sound_after(1.7) >= 1.7 + 1.3, "Smart Turn vetoed the early end"
 
 
-@pytest.mark.parametrize("said", ["What time is it?", "Switch to the storyteller."])
-def test_a_plain_question_or_command_ends_early_whatever_the_voice_says(tmp_path, said):
+@pytest.mark.parametrize("said", ["What time is it?", "Switch to the storyteller.", "Tell me the time."])
+def test_a_plain_question_request_or_command_ends_early_whatever_the_voice_says(tmp_path, said):
     h = make_harness(tmp_path, {1: said}, "Noon.", smart_turn=0.1)
     converse(h, Wait(0.5), Say(1, 1.2), Wait(0.5))
     assert h.turns[0]["voice_complete"] is None, "the voice was not asked"

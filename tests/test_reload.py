@@ -79,7 +79,7 @@ def test_an_edited_voice_speaks_the_next_reply_with_its_new_settings(tmp_path):
 
 
 def test_smart_turn_switched_on_while_running_is_loaded_and_asked(tmp_path):
-    h = make_harness(tmp_path, {1: "Hello there.", 2: "Tell me the time."}, "Hi.", "Noon.", smart_turn=0.1,
+    h = make_harness(tmp_path, {1: "Hello there.", 2: "I would like to know the time."}, "Hi.", "Noon.", smart_turn=0.1,
                      **{"turn.smart_turn": False})
     config_path = tmp_path / "config.yaml"
     converse(h, Wait(0.5), Say(1, 1.0), Wait(2.5), Say(2, 1.0), Wait(0.5), beside=watcher(h),

@@ -55,10 +55,13 @@ def test_a_speaker_who_went_on_after_a_long_pause_needs_a_longer_one_to_be_done(
 @pytest.mark.parametrize("text,command,plain", [
     ("Why do people like cheese?", False, True),
     ("Switch to the storyteller.", True, True),
-    ("Tell me about cheese.", False, False),  # a statement: the voice decides
+    ("Tell me about cheese.", False, True),  # a request
+    ("Stop and tell me about a cat instead.", False, True),
+    ("Tell me about the.", False, False),  # dangling
+    ("I like cheese.", False, False),  # a statement: the voice decides
     ("So what about?", False, False),  # dangling
 ])
-def test_questions_and_commands_are_plainly_finished(text, command, plain):
+def test_questions_requests_and_commands_are_plainly_finished(text, command, plain):
     assert plainly_finished(text, command) is plain
 
 
