@@ -11,6 +11,7 @@ from .base import Generation, LlmError, Message
 from .settings import LlmSettings
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+WARM_STEP_MESSAGES = 2  # a user's turn and its reply: some 60 tokens, under 100 ms on one thread
 
 
 def bundled_model_path() -> Path:
@@ -28,6 +29,7 @@ class EmbeddedChat:
         self._llama = None
         # llama.cpp is not thread-safe: every call runs on this one thread.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
+        self._streams = 0  # replies begun: a warm still going stops at the next one
 
     def load(self) -> None:
         path = bundled_model_path() if self.settings.model_path == "bundled" else Path(self.settings.model_path)
@@ -52,17 +54,40 @@ class EmbeddedChat:
     def _warm_up(self) -> None:
         self._llama.create_chat_completion([{"role": "user", "content": "Hi"}], max_tokens=1)
 
-    async def warm(self, messages: list[Message]) -> None:
-        """Evaluate the prompt prefix now; llama.cpp reuses it for the next prompt that shares it."""
-        def run():
-            self._llama.create_chat_completion(messages + [{"role": "user", "content": "Hi"}], max_tokens=1)
+    def _read_with(self, threads: int) -> None:
+        """Read prompts with this many threads (llama.cpp's threads stall when another model holds a core)."""
+        from llama_cpp import llama_set_n_threads
 
-        await asyncio.get_running_loop().run_in_executor(self._thread, run)
+        llama_set_n_threads(self._llama.ctx, self.settings.n_threads, threads)
+
+    async def warm(self, messages: list[Message]) -> None:
+        """Evaluate the prompt prefix now; llama.cpp reuses it for the next prompt that shares it.
+
+        An exchange at a time, on one thread: a warm runs beside whatever comes
+        next, the user's next words being transcribed, and a reply that needs
+        the model meanwhile waits for one step, not for the whole history (read
+        at once after a trim, it held a reply's first token up to 540 ms). Once
+        a reply has begun, the rest of the prefix is left to it.
+        """
+        loop = asyncio.get_running_loop()
+        streams = self._streams
+
+        def run(prefix: list[Message]) -> None:
+            self._read_with(1)
+            self._llama.create_chat_completion(prefix + [{"role": "user", "content": "Hi"}], max_tokens=1)
+
+        for end in [*range(1 + WARM_STEP_MESSAGES, len(messages), WARM_STEP_MESSAGES), len(messages)]:
+            if self._streams != streams:
+                return
+            await loop.run_in_executor(self._thread, run, messages[:end])
 
     async def stream(self, messages: list[Message], generation: Generation) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
+        self._streams += 1
 
         def start():
+            # A reply's prompt is read while nothing else runs: the transcript is done, no audio is made yet.
+            self._read_with(self.settings.n_threads_batch)
             return iter(self._llama.create_chat_completion(
                 messages, stream=True, temperature=generation.temperature, max_tokens=generation.max_tokens,
                 repeat_penalty=generation.repeat_penalty, frequency_penalty=generation.frequency_penalty,

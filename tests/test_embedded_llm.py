@@ -1,0 +1,64 @@
+"""The embedded llama.cpp model (the bundled SmolLM2): warming a prompt in steps that a reply can overtake."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from llm.base import Generation
+from llm.embedded import WARM_STEP_MESSAGES, EmbeddedChat
+from llm.settings import LlmSettings
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+SYSTEM = {"role": "system", "content": "You are a helpful voice assistant. Answer in one short sentence."}
+HISTORY = [SYSTEM] + [message for topic in ("owls", "bees", "trains", "chess", "rain", "coffee") for message in (
+    {"role": "user", "content": f"Tell me one thing about {topic}."},
+    {"role": "assistant", "content": f"Here is one thing many people never notice about {topic} at all."})]
+QUESTION = {"role": "user", "content": "What is the capital of France?"}
+
+
+@pytest.fixture(scope="module")
+def chat():
+    chat = EmbeddedChat(LlmSettings())
+    chat.load()
+    yield chat
+    asyncio.run(chat.aclose())
+
+
+def counting_warm_steps(chat: EmbeddedChat) -> list[int]:
+    """The length of each prefix the model is asked to read while warming."""
+    steps, complete = [], chat._llama.create_chat_completion
+
+    def spy(messages, **kwargs):
+        if kwargs.get("max_tokens") == 1:
+            steps.append(len(messages) - 1)  # less the stand-in user turn
+        return complete(messages, **kwargs)
+
+    chat._llama.create_chat_completion = spy
+    return steps
+
+
+async def reply(chat: EmbeddedChat, messages) -> str:
+    return "".join([piece async for piece in chat.stream(messages, Generation(temperature=0.0, max_tokens=12))])
+
+
+def test_a_warm_reads_the_history_an_exchange_at_a_time(chat):
+    steps = counting_warm_steps(chat)
+    asyncio.run(chat.warm(HISTORY))
+    assert steps == list(range(1 + WARM_STEP_MESSAGES, len(HISTORY) + 1, WARM_STEP_MESSAGES))
+
+
+def test_a_reply_overtakes_a_warm_and_the_rest_of_the_history_is_left_to_it(chat):
+    steps = counting_warm_steps(chat)
+
+    async def scenario():
+        warm = asyncio.ensure_future(chat.warm(HISTORY))
+        await asyncio.sleep(0)  # the warm's first step is on the model's thread
+        answer = await reply(chat, HISTORY + [QUESTION])
+        await warm
+        return answer
+
+    answer = asyncio.run(scenario())
+    assert "Paris" in answer
+    assert 1 <= len(steps) < len(HISTORY) // WARM_STEP_MESSAGES, "the warm stopped once the reply began"
