@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from contextlib import aclosing
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import AsyncIterator, Callable, Iterable, Iterator
 
 from llm.base import Generation, Message
@@ -158,6 +158,16 @@ def without_history(messages: list[Message]) -> list[Message]:
     return [message for message in messages[:1] if message["role"] == "system"] + messages[start:]
 
 
+@dataclass(frozen=True)
+class Draft:
+    """A reply's first piece, cut while its opening still waits to be judged.
+
+    It may be synthesized ahead, and is heard only if it then comes as a sentence.
+    """
+
+    text: str
+
+
 class RepeatGuard:
     """Judges one reply, sentence by sentence as it is cut, against the replies before it."""
 
@@ -227,8 +237,9 @@ class RepeatGuard:
 
     async def fresh_sentences(self, stream: Callable[[list[Message], Generation], AsyncIterator[str]],
                               messages: list[Message], generation: Generation,
-                              new_chunker: Callable[[], Chunker]) -> AsyncIterator[str]:
-        """The reply's sentences as they are cut, up to the first repeat.
+                              new_chunker: Callable[[], Chunker], drafts: bool = False
+                              ) -> AsyncIterator[str | Draft]:
+        """The reply's sentences as they are cut, up to the first repeat; with `drafts`, its Draft first.
 
         A reply that opens with a repeat is generated once more, less repetitively,
         and if that repeats too, once more from the question alone: the model
@@ -244,11 +255,16 @@ class RepeatGuard:
         for prompt, settings in tries:
             self.attempts += 1
             self.last_try = self.attempts == len(tries)
-            async with aclosing(_cut(stream(prompt, settings), new_chunker(), self.asked)) as sentences:
-                async for sentence in sentences:
-                    if not self.admit(sentence):
+            async with aclosing(_cut(stream(prompt, settings), new_chunker(), self.asked)) as units:
+                async for pieces in units:
+                    if isinstance(pieces, Draft):
+                        if drafts:
+                            yield pieces
+                        continue
+                    if not self.admit(" ".join(pieces)):
                         break
-                    yield sentence
+                    for piece in pieces:  # as the chunker cut them: a short first clause is voiced sooner
+                        yield piece
             if self.spoken or not self.dropped:
                 break
         if self.dropped and not self.spoken:
@@ -259,31 +275,34 @@ def _sentences(text: str) -> list[str]:
     return [sentence for sentence in _SENTENCE_END.split(text) if sentence]
 
 
-async def _cut(pieces: AsyncIterator[str], chunker: Chunker, asked: str) -> AsyncIterator[str]:
-    """The reply's speakable pieces; an unfinished opening waits for what follows until it can be judged.
+async def _cut(pieces: AsyncIterator[str], chunker: Chunker, asked: str) -> AsyncIterator[list[str] | Draft]:
+    """The reply's speakable pieces, each a unit to judge; an unfinished opening waits for what follows.
 
     Spoken alone, "The perfect joke:" or, asked why people like bees, "People
     like bees for many reasons," could not be judged, nor taken back when what
-    follows is a repeat, and the reply would end on it. "Sure." may go at once.
+    follows is a repeat, and the reply would end on it: the opening's pieces
+    are judged together, once they say enough, and its first piece is a Draft
+    meanwhile. "Sure." may go at once.
     """
     opening: list[str] | None = []
 
-    def ready(sentences: list[str]) -> list[str]:
+    def ready(sentences: list[str]) -> list[list[str] | Draft]:
         nonlocal opening
         if opening is None:
-            return sentences
+            return [[sentence] for sentence in sentences]
+        drafted = bool(opening)
         opening += sentences
         whole = " ".join(opening)
         if not whole or (not judged(whole, asked) and not _FINISHED.search(whole)):
-            return []
-        opening = None
-        return [whole]
+            return [] if drafted or not opening else [Draft(opening[0])]
+        unit, opening = opening, None
+        return [unit]
 
     async with aclosing(pieces):
         async for piece in pieces:
-            for sentence in ready(chunker.feed(piece)):
-                yield sentence
-    for sentence in ready(chunker.flush()):
-        yield sentence
+            for unit in ready(chunker.feed(piece)):
+                yield unit
+    for unit in ready(chunker.flush()):
+        yield unit
     if opening:  # the whole reply is a short unfinished phrase
-        yield " ".join(opening)
+        yield opening

@@ -22,7 +22,7 @@ from .dialogue import Dialogue
 from .end_of_turn import is_own_echo, plainly_finished, required_silence, sounds_complete
 from .heard import heard_text
 from .models import Models
-from .repeats import RepeatGuard
+from .repeats import Draft, RepeatGuard
 from .reporter import Reporter
 from .task_scope import TaskScope
 from .turn import Turn
@@ -142,12 +142,16 @@ class Responder:
         config = self.dialogue.config.chunker
         guard = RepeatGuard.for_prompt(messages, self.dialogue.replies, self.dialogue.nothing_new())
         fresh = guard.fresh_sentences(partial(self._stream, turn), messages, generation,
-                                      lambda: Chunker(config.max_sentence_chars, config.first_clause_words))
+                                      lambda: Chunker(config.max_sentence_chars, config.first_clause_words),
+                                      drafts=True)
         failure = None
         try:
             async with aclosing(fresh):
                 async for sentence in fresh:
-                    await self._queue_sentence(turn, sentence, sentences)
+                    if isinstance(sentence, Draft):
+                        await sentences.put(sentence)  # synthesized ahead, heard only once admitted
+                    else:
+                        await self._queue_sentence(turn, sentence, sentences)
             turn.llm_tries = guard.attempts
             if not turn.sentences:
                 failure = LlmError("the LLM gave an empty reply")

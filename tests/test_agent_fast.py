@@ -286,6 +286,46 @@ def test_a_reply_with_nothing_new_says_so_and_leaves_the_history_as_it_was(tmp_p
     assert [m["content"] for m in h.agent.dialogue.history.turns] == ["What is the weather?", WEATHER]
 
 
+PENGUINS = "People like penguins for many reasons, and one of them is that they're a very special type of bird."
+TEMPLATED_BEES = "People like bees for many reasons, and one of them is that they're a very special type of insect."
+
+
+def synthesized_while_streaming(h) -> list[tuple[str, bool]]:
+    """Each piece the synthesizer is asked for, and whether the LLM was still streaming then."""
+    asked, stream = [], h.synthesizer.stream
+
+    def spy(request):
+        asked.append((request.text, len(h.chat.requests) > h.chat.finished + h.chat.closed_early))
+        return stream(request)
+
+    h.synthesizer.stream = spy
+    return asked
+
+
+def test_an_opening_still_being_judged_is_synthesized_ahead_and_heard_once_admitted(tmp_path):
+    reply = "People like bees for many reasons, and one of them is that bees make honey."
+    h = make_harness(tmp_path, {1: "Why do people like bees?"}, reply)
+    asked = synthesized_while_streaming(h)
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(6.0))
+    assert asked[0] == ("People like bees for many reasons,", True), "synthesized while the LLM went on"
+    assert [text for text, _ in asked] == ["People like bees for many reasons,",
+                                           "and one of them is that bees make honey."], "and not again"
+    assert h.turns[0]["agent_text"] == reply
+    assert h.last_sound() - h.first_sound_after(1.5) == pytest.approx(15 * 0.25, abs=0.15), "all of it heard"
+
+
+def test_an_opening_synthesized_ahead_that_turns_out_a_repeat_is_never_heard(tmp_path):
+    honey = "Bees make honey and keep flowers blooming."
+    h = make_harness(tmp_path, {1: "Why do people like penguins?", 2: "Why do people like bees?"},
+                     PENGUINS, TEMPLATED_BEES, honey)
+    asked = synthesized_while_streaming(h)
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(8.0), Say(2, 1.0), Wait(4.0))
+    assert ("People like bees for many reasons,", True) in asked, "drafted"
+    assert h.turns[1]["agent_text"] == honey
+    start = h.first_sound_after(10.5)
+    assert h.last_sound() - start == pytest.approx(7 * 0.25, abs=0.15), "only the second try was heard"
+
+
 def test_a_reply_that_left_the_models_window_is_not_said_again(tmp_path):
     """The model no longer sees it, so it may well say it again; the guard still remembers it."""
     story = ("A long time ago a fisherman found a golden bottle on the beach, and inside it was a tiny map. "

@@ -205,6 +205,13 @@ def test_an_opening_that_echoes_the_question_waits_to_be_judged_with_what_follow
     assert say(chat, penguins, asked="Why do people like bees?") == [chat.replies[1]]
 
 
+def test_an_opening_judged_as_a_whole_is_still_voiced_in_the_pieces_it_was_cut_into():
+    """Its short first clause goes to the synthesizer alone, so the first audio comes sooner."""
+    reply = "People like bees for many reasons, and one of them is that bees make honey."
+    assert say(ScriptedChat(reply), BREAKFAST, asked="Why do people like bees?") == [
+        "People like bees for many reasons,", "and one of them is that bees make honey."]
+
+
 def test_a_repeat_later_in_a_reply_ends_it_there():
     chat = ScriptedChat(f"Go to the farmers market on Saturday morning. {WEEKEND} Then relax.")
     spoken = say(chat, BREAKFAST)
