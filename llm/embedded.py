@@ -11,7 +11,7 @@ from .base import Generation, LlmError, Message
 from .settings import LlmSettings
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-WARM_STEP_MESSAGES = 2  # a user's turn and its reply: some 60 tokens, under 100 ms on one thread
+READ_STEP_MESSAGES = 2  # a user's turn and its reply: some 60 tokens, under 100 ms on one thread
 
 
 def bundled_model_path() -> Path:
@@ -64,31 +64,41 @@ class EmbeddedChat:
     async def warm(self, messages: list[Message]) -> None:
         """Evaluate the prompt prefix now; llama.cpp reuses it for the next prompt that shares it.
 
-        An exchange at a time, on one thread: a warm runs beside whatever comes
-        next, the user's next words being transcribed, and a reply that needs
-        the model meanwhile waits for one step, not for the whole history (read
-        at once after a trim, it held a reply's first token up to 540 ms). Once
-        a reply has begun, the rest of the prefix is left to it. Steps start
-        where the prompt last read stops matching: stepping from the start
-        would make llama.cpp drop the reading it holds and read it all again.
+        On one thread: a warm runs beside whatever comes next, the user's next
+        words being transcribed. Once a reply has begun, the rest is left to it.
         """
-        loop = asyncio.get_running_loop()
         streams = self._streams
+        for end in [*self._unread_steps(messages), len(messages)]:
+            if self._streams != streams:
+                return
+            await self._read_prefix(messages[:end], threads=1)
 
-        def run(prefix: list[Message]) -> None:
-            self._read_with(1)
+    def _unread_steps(self, messages: list[Message]) -> list[int]:
+        """Prefix lengths that read what llama.cpp does not hold yet, an exchange at a time.
+
+        After a trim or a new system prompt the whole history is unread: read at
+        once it held a reply's first token up to 540 ms, and a speculative reply,
+        dropped as the user went on, kept the model busy all that time. In steps,
+        whoever needs the model next waits for one. Steps start where the prompt
+        read last stops matching: stepping from the start would make llama.cpp
+        drop what it holds and read it all again.
+        """
+        held = max(1, _shared_start(self._read, messages))
+        return list(range(held + READ_STEP_MESSAGES, len(messages), READ_STEP_MESSAGES))
+
+    async def _read_prefix(self, prefix: list[Message], threads: int) -> None:
+        def run() -> None:
+            self._read_with(threads)
             self._llama.create_chat_completion(prefix + [{"role": "user", "content": "Hi"}], max_tokens=1)
             self._read = prefix
 
-        held = max(1, _shared_start(self._read, messages))
-        for end in [*range(held + WARM_STEP_MESSAGES, len(messages), WARM_STEP_MESSAGES), len(messages)]:
-            if self._streams != streams:
-                return
-            await loop.run_in_executor(self._thread, run, messages[:end])
+        await asyncio.get_running_loop().run_in_executor(self._thread, run)
 
     async def stream(self, messages: list[Message], generation: Generation) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         self._streams += 1
+        for end in self._unread_steps(messages):
+            await self._read_prefix(messages[:end], self.settings.n_threads_batch)
 
         def start():
             # A reply's prompt is read while nothing else runs: the transcript is done, no audio is made yet.

@@ -1,4 +1,4 @@
-"""The embedded llama.cpp model (the bundled SmolLM2): warming a prompt in steps that a reply can overtake."""
+"""The embedded llama.cpp model (the bundled SmolLM2): reading a long unread history in steps."""
 from __future__ import annotations
 
 import asyncio
@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from llm.base import Generation
-from llm.embedded import WARM_STEP_MESSAGES, EmbeddedChat
+from llm.embedded import READ_STEP_MESSAGES, EmbeddedChat
 from llm.settings import LlmSettings
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -26,8 +26,8 @@ def chat():
     asyncio.run(chat.aclose())
 
 
-def counting_warm_steps(chat: EmbeddedChat) -> list[int]:
-    """The length of each prefix the model is asked to read while warming."""
+def counting_steps(chat: EmbeddedChat) -> list[int]:
+    """The length of each prefix the model is asked to read ahead of a reply."""
     steps, complete = [], chat._llama.create_chat_completion
 
     def spy(messages, **kwargs):
@@ -49,22 +49,22 @@ def persona(name: str) -> list:
 
 
 def test_a_warm_reads_a_new_history_an_exchange_at_a_time(chat):
-    steps = counting_warm_steps(chat)
+    steps = counting_steps(chat)
     asyncio.run(chat.warm(persona("a helpful voice assistant")))
-    assert steps == list(range(1 + WARM_STEP_MESSAGES, len(HISTORY) + 1, WARM_STEP_MESSAGES))
+    assert steps == list(range(1 + READ_STEP_MESSAGES, len(HISTORY) + 1, READ_STEP_MESSAGES))
 
 
 def test_a_warm_after_a_reply_reads_only_what_the_history_gained(chat):
     """Stepping from the start would make llama.cpp drop what it holds and read it all again."""
     history = persona("a kind guide")
     asyncio.run(reply(chat, history + [QUESTION]))
-    steps = counting_warm_steps(chat)
+    steps = counting_steps(chat)
     asyncio.run(chat.warm(history + [QUESTION, {"role": "assistant", "content": "Paris."}]))
     assert steps == [len(history) + 2]
 
 
-def test_a_reply_overtakes_a_warm_and_the_rest_of_the_history_is_left_to_it(chat):
-    steps = counting_warm_steps(chat)
+def test_a_reply_overtakes_a_warm_and_goes_on_from_where_it_stopped(chat):
+    steps = counting_steps(chat)
     history = persona("a cheerful guide")
 
     async def scenario():
@@ -75,4 +75,23 @@ def test_a_reply_overtakes_a_warm_and_the_rest_of_the_history_is_left_to_it(chat
         return answer
 
     assert asyncio.run(scenario()).strip(), "the reply was answered"
-    assert 1 <= len(steps) < len(HISTORY) // WARM_STEP_MESSAGES, "the warm stopped once the reply began"
+    assert steps[-1] == len(history), "the reply read the rest"
+    assert len(steps) <= len(set(steps)) + 1, "only the step in progress as the reply began was read again"
+
+
+def test_a_reply_reads_a_long_unread_history_in_steps_and_a_dropped_one_frees_the_model_within_one(chat):
+    steps = counting_steps(chat)
+    asyncio.run(reply(chat, persona("a patient teacher") + [QUESTION]))
+    assert steps == list(range(1 + READ_STEP_MESSAGES, len(HISTORY) + 1, READ_STEP_MESSAGES)), "the question with the reply"
+
+    steps.clear()
+
+    async def dropped():
+        speculative = asyncio.ensure_future(reply(chat, persona("a quiet teacher") + [QUESTION]))
+        await asyncio.sleep(0)
+        speculative.cancel()
+        await asyncio.gather(speculative, return_exceptions=True)
+        await asyncio.get_running_loop().run_in_executor(chat._thread, lambda: None)  # the model is free again
+
+    asyncio.run(dropped())
+    assert len(steps) <= 1, "cancelled, it read no more than the step in progress"
