@@ -25,6 +25,6 @@ class VadSettings(BaseModel):
     pre_roll_ms: float = Field(300.0, ge=0, description="audio kept from before the onset, so no syllable is cut")
     onset_ms: float = Field(60.0, ge=0, description="voiced audio needed to call an onset")
     min_speech_ms: float = Field(250.0, ge=0, description="shorter utterances are dropped as noise")
-    pause_ms: float = Field(100.0, gt=0, description="silence after which a reply is prepared, speculatively")
+    pause_ms: float = Field(60.0, gt=0, description="silence after which a reply is prepared, speculatively")
     hangover_ms: float = Field(1300.0, gt=0, description="silence that always ends the user's turn")
     energy_floor_dbfs: float = Field(-55.0, description="frames quieter than this are never speech")
