@@ -56,6 +56,9 @@ class TurnSettings(BaseModel):
     smart_turn_threshold: float = Field(0.5, ge=0.0, le=1.0)
     min_silence_ms: float = Field(300.0, ge=0, description="silence needed before an early end; the reply is "
                                   "prepared from vad.pause_ms on")
+    statement_silence_ms: float = Field(600.0, ge=0, description="silence needed before an early end after a "
+                                        "statement, not a question, request or command: speakers go on after "
+                                        "400-500 ms")
     greet: bool = Field(True, description="speak the persona's greeting at start (live and text modes)")
 
 

@@ -41,15 +41,20 @@ PAUSE_MARGIN_S = 0.2
 MID_SENTENCE_FACTOR = 2.5
 
 
-def required_silence(text: str, min_silence: float, longest_pause: float) -> float:
+def required_silence(text: str, min_silence: float, longest_pause: float, statement_silence: float = 0.0,
+                     is_command: bool = False) -> float:
     """Seconds of silence after which words and voice that sound finished end the turn.
 
     Longer than the longest pause the speaker already went on after ("as you
     know, and as I have given you proof." went on after 460 ms), and longer
     still when Whisper heard the turn begin mid-sentence, in lower case ("and
-    says, how do I get to Dublin?" went on after 700 ms).
+    says, how do I get to Dublin?" went on after 700 ms). A statement, not
+    plainly finished, needs `statement_silence`: read aloud, "Eight." went on
+    after 440 ms, and "Permission is hereby granted." after about as long.
     """
     needed = max(min_silence, longest_pause + PAUSE_MARGIN_S if longest_pause else 0.0)
+    if not plainly_finished(text, is_command):
+        needed = max(needed, statement_silence)
     if text.strip()[:1].islower():
         needed = max(needed, MID_SENTENCE_FACTOR * min_silence)
     return needed

@@ -90,22 +90,23 @@ class Responder:
         command = parse_command(turn.user_text, list(config.personas), list(config.voices))
         if turn.held and config.turn.early_end:
             # On the other core, while the reply is prepared.
-            scope.start(self._commit_when_over(turn, plainly_finished(turn.user_text, command is not None)))
+            scope.start(self._commit_when_over(turn, command is not None))
         if command is not None:
             await turn.wait_committed()  # a command, like a reply, waits for the turn to be over
             await self._obey(turn, command, scope)
             return
         await self._answer(turn, scope)
 
-    async def _commit_when_over(self, turn: Turn, plain: bool) -> None:
+    async def _commit_when_over(self, turn: Turn, is_command: bool) -> None:
         """Commit early if the words sound finished, and then the voice does too (unless the words are plain)."""
         if not sounds_complete(turn.user_text):
             return
         settings = self.dialogue.config.turn
         # Never answer a mere breath between words: wait for enough silence first.
-        earliest_end = turn.speech_end + required_silence(turn.user_text, settings.min_silence_ms / 1000,
-                                                          turn.longest_pause)
-        if settings.smart_turn and not plain:
+        earliest_end = turn.speech_end + required_silence(
+            turn.user_text, settings.min_silence_ms / 1000, turn.longest_pause, settings.statement_silence_ms / 1000,
+            is_command)
+        if settings.smart_turn and not plainly_finished(turn.user_text, is_command):
             # Smart Turn takes about 50 ms; beside the LLM reading its prompt on the other core it made the
             # first token 63% slower (p50 180 -> 294 ms). Judged once the first audio was ready, it held the
             # commit some 80 ms after it; once the prompt is read, it runs while the reply is generated.

@@ -52,6 +52,13 @@ def test_a_speaker_who_went_on_after_a_long_pause_needs_a_longer_one_to_be_done(
     assert required_silence("and says, how do I get to Dublin?", 0.3, 0.0) == pytest.approx(0.75)  # began mid-sentence
 
 
+def test_a_statement_needs_longer_silence_than_a_question_request_or_command():
+    assert required_silence("Eight.", 0.3, 0.0, statement_silence=0.6) == 0.6
+    assert required_silence("Tell me the time.", 0.3, 0.0, statement_silence=0.6) == 0.3
+    assert required_silence("What time is it?", 0.3, 0.0, statement_silence=0.6) == 0.3
+    assert required_silence("Switch to the coach.", 0.3, 0.0, statement_silence=0.6, is_command=True) == 0.3
+
+
 @pytest.mark.parametrize("text,command,plain", [
     ("Why do people like cheese?", False, True),
     ("Switch to the storyteller.", True, True),
