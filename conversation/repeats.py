@@ -130,9 +130,12 @@ NOTHING_NEW = (
 
 
 def is_nothing_new(reply: str) -> bool:
-    """One of the NOTHING_NEW lines, or the start of one that the user cut off."""
+    """One of the NOTHING_NEW lines, or the start of one that the user cut off (a few words: "I have" is not)."""
     reply = reply.strip()
-    return bool(reply) and any(line.startswith(reply) for line in NOTHING_NEW)
+    return reply in NOTHING_NEW or (len(words(reply)) >= OPENING_WORDS
+                                    and any(line.startswith(reply) for line in NOTHING_NEW))
+
+
 RECITAL = "recites the system prompt"
 
 

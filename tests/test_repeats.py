@@ -177,7 +177,7 @@ def test_saying_nothing_new_again_takes_new_words_and_stays_out_of_the_history(t
     assert sorted(lines) == sorted(NOTHING_NEW) and not dialogue.history.turns and not dialogue.replies
     assert not any(near_duplicate(a, b) for a in NOTHING_NEW for b in NOTHING_NEW if a is not b)
     assert is_nothing_new(NOTHING_NEW[1][:20]), "cut off, it is still not for the model to copy"
-    assert not is_nothing_new(BEES) and not is_nothing_new("")
+    assert not is_nothing_new(BEES) and not is_nothing_new("") and not is_nothing_new("I have"), "a real reply, cut"
 
 
 def test_a_third_try_hears_only_the_question_and_the_nudge():
