@@ -15,6 +15,11 @@ from .overheard import Overheard, Stretch
 from .rates import SAMPLE_RATE
 from .settings import VadSettings
 
+# Speech behind the echo gate that stopped this recently when the gate opened is still going on: a gap
+# between words. Not vad.pause_ms, which is short so that replies are prepared early (at 60 ms, a gap
+# in the AMI clip's speech made its second half an utterance of its own).
+WORD_GAP_MS = 100
+
 
 @dataclass(frozen=True)
 class SpeechStarted:
@@ -140,7 +145,7 @@ class Endpointer:
         stretch = self._overheard.take()
         if stretch is None or stretch.voiced_s * 1000 < self.settings.min_speech_ms:
             return []
-        if (t - stretch.end) * 1000 < self.settings.pause_ms:  # still talking: the utterance goes on
+        if (t - stretch.end) * 1000 < max(WORD_GAP_MS, self.settings.pause_ms):  # still talking: it goes on
             return [self._adopt(stretch)]
         return [SpeechOverheard(stretch.audio, stretch.start, stretch.end, t)]
 
