@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .repeats import content_words, shared_share
+from .repeats import content_words, shared_share, words
 
 # A sentence ending on one of these words is still going ("... and", "... my").
 _DANGLING = {
@@ -70,7 +70,7 @@ _REQUEST_VERBS = {
 
 def is_request(text: str) -> bool:
     """Words addressed to the agent as a request: opened by an imperative verb ("Tell me ...", "Stop and ...")."""
-    first = re.findall(r"[\w']+", text.lower())[:1]
+    first = words(text)[:1]
     return bool(first) and first[0] in _REQUEST_VERBS
 
 
