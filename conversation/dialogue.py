@@ -6,6 +6,7 @@ from collections import deque
 from llm.base import Generation, Message
 from llm.history import History
 
+from .commands import Command
 from .config import Config, Persona
 from .languages import reply_instruction
 from .repeats import NOTHING_NEW, is_nothing_new
@@ -38,6 +39,19 @@ class Dialogue:
     @property
     def voice_settings(self):
         return self.config.voices[self.voice_name]
+
+    def speaker_after(self, command: Command) -> tuple[Persona, str]:
+        """The persona and the voice name that speak once `command` is obeyed."""
+        if command.kind == "persona":
+            persona = self.config.personas[command.name]
+            return persona, persona.voice
+        return self.persona, command.name
+
+    def obey(self, command: Command) -> None:
+        if command.kind == "persona":
+            self.switch_persona(command.name)
+        else:
+            self.switch_voice(command.name)
 
     def switch_persona(self, name: str) -> None:
         """Talk as another persona from the next reply on; the conversation so far is kept."""

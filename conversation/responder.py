@@ -18,6 +18,7 @@ from llm.base import Generation, LlmError, Message
 
 from .chunker import Chunker
 from .commands import Command, parse_command
+from .config import Persona
 from .dialogue import Dialogue
 from .end_of_turn import is_own_echo, plainly_finished, required_silence, sounds_complete
 from .heard import heard_text
@@ -64,10 +65,10 @@ class Responder:
             if (turn.user_text or turn.resumes) and turn.committed is not None and not turn.superseded:
                 self._finish(turn)
             turn.end()
-        if turn.interrupted or self.dialogue.history.trims != trims or turn.llm_tries > 1:
-            # A cut reply changed the prompt's tail, a trim its start, a second try's nudge its middle:
-            # read it again now, while the user is still talking or thinking, rather than when their
-            # next turn needs an answer.
+        if turn.interrupted or self.dialogue.history.trims != trims or turn.llm_tries > 1 or turn.command:
+            # A cut reply changed the prompt's tail, a trim its start, a second try's nudge its middle, a
+            # command's exchange joined it after it was read: read it again now, while the user is still
+            # talking or thinking, rather than when their next turn needs an answer.
             try:
                 await self.models.chat.warm(self.dialogue.history.messages())
             except Exception as error:  # only a head start: the next reply reports a real failure
@@ -92,7 +93,6 @@ class Responder:
             # On the other core, while the reply is prepared.
             scope.start(self._commit_when_over(turn, command is not None))
         if command is not None:
-            await turn.wait_committed()  # a command, like a reply, waits for the turn to be over
             await self._obey(turn, command, scope)
             return
         await self._answer(turn, scope)
@@ -191,20 +191,28 @@ class Responder:
         self.reporter.state("speaking" if turn.first_audio_ready.is_set() else "thinking")
 
     async def _obey(self, turn: Turn, command: Command, scope: TaskScope) -> None:
-        """Switch persona or voice, and confirm in the new voice."""
+        """Switch persona or voice, and confirm in the new voice.
+
+        The confirmation is synthesized while the turn may still go on, and
+        heard at the commit (some 80 ms sooner); the switch itself waits for it.
+        """
+        persona, voice_name = self.dialogue.speaker_after(command)
+        settings = self.dialogue.config.voices[voice_name]
+        await self.models.ensure_voice(voice_name, settings)
+        voice = self._voice(turn, turn.language, persona, voice_name)
+        reply = (f"Switched to {command.name.replace('_', ' ')}." if command.kind == "persona"
+                 else f"Now using the {command.name.replace('_', ' ')} voice.")
+        saying = scope.start(self._say_fixed(turn, [reply], voice))
+        await turn.wait_committed()
+        self.dialogue.obey(command)
         if command.kind == "persona":
-            self.dialogue.switch_persona(command.name)
             # A new system prompt: the LLM reads it while the switch is confirmed aloud.
             scope.start(self.models.chat.warm(self.dialogue.history.messages()))
-            reply = f"Switched to {command.name.replace('_', ' ')}."
-        else:
-            self.dialogue.switch_voice(command.name)
-            reply = f"Now using the {command.name.replace('_', ' ')} voice."
-        await self.models.ensure_voice(self.dialogue.voice_name, self.dialogue.voice_settings)
         turn.persona, turn.voice = self.dialogue.persona_name, self.dialogue.voice_name
         turn.command = f"{command.kind}:{command.name}"
-        self.reporter.user(turn)
-        await self._say_fixed(turn, [reply], turn.language)
+        await self._announce(turn)
+        await saying
+        await self._played()  # synthesized while held, it began to play only at the commit
 
     async def _resume(self, turn: Turn, cut: Turn) -> None:
         """Say the rest of the reply a noise cut off, from the start of the cut sentence."""
@@ -214,13 +222,12 @@ class Responder:
         turn.resumes = cut.id
         turn.resumed_reply = cut.agent_text
         self.reporter.state("speaking")
-        await self._say_fixed(turn, rest, cut.language)
+        await self._say_fixed(turn, rest, self._voice(turn, cut.language))
 
-    async def _say_fixed(self, turn: Turn, sentences: list[str], language: str | None) -> None:
+    async def _say_fixed(self, turn: Turn, sentences: list[str], voice: VoiceChoice) -> None:
         """Speak sentences that need no LLM (a confirmation, a resumed reply)."""
         turn.sentences = list(sentences)
         turn.llm_first_token = turn.first_chunk_ready = self.clock.now()
-        voice = self._voice(turn, language)
         await self.voice_out.say(self._outlet(turn), sentences, voice, turn.stop, *self._progress(turn))
         await self._played()
 
@@ -248,10 +255,12 @@ class Responder:
             self.reporter.agent(turn.sentences[turn.sentences_shown])
             turn.sentences_shown += 1
 
-    def _voice(self, turn: Turn, detected_language: str | None) -> VoiceChoice:
-        """The voice for a reply; a language it can't speak is said once, not every turn."""
+    def _voice(self, turn: Turn, detected_language: str | None, persona: Persona | None = None,
+               voice_name: str | None = None) -> VoiceChoice:
+        """The voice for a reply (the current persona's unless told); a language it can't speak is said once."""
         dialogue = self.dialogue
-        voice = self.models.voice_for(dialogue.persona, dialogue.voice_name, dialogue.voice_settings, detected_language)
+        persona, voice_name = persona or dialogue.persona, voice_name or dialogue.voice_name
+        voice = self.models.voice_for(persona, voice_name, dialogue.config.voices[voice_name], detected_language)
         turn.reply_language = voice.language
         if voice.mismatch and voice.mismatch not in self._mismatches_told:
             self._mismatches_told.add(voice.mismatch)

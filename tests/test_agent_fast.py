@@ -188,10 +188,30 @@ def test_a_spoken_persona_switch_needs_no_llm_and_the_next_reply_uses_it(tmp_pat
     assert switch["command"] == "persona:storyteller" and switch["agent_text"] == "Switched to storyteller."
     assert len(h.chat.requests) == 1
     assert h.chat.requests[0][0]["content"] == h.agent.config.personas["storyteller"].system_prompt
-    warmed = h.chat.warmed[-1]
-    assert h.chat.requests[0][:len(warmed)] == warmed, "the new prompt was read while the switch was confirmed"
+    assert h.chat.warmed[-1] == h.chat.requests[0][:-1], "the new prompt and the switch were read before the reply"
     assert reply["persona"] == "storyteller" and reply["voice"] == "joe_slow"
     assert h.first_sound_after(1.7) < 1.7 + 0.8, "a command ends the turn early like any other"
+
+
+def test_a_switch_is_confirmed_in_the_new_voice_synthesized_before_the_turn_is_over(tmp_path):
+    h = make_harness(tmp_path, {1: "Switch to the storyteller."})
+    synthesized = []
+    stream = h.synthesizer.stream
+    h.synthesizer.stream = lambda request: (synthesized.append((request.voice, h.agent.current.phase)),
+                                            stream(request))[1]
+    converse(h, Wait(0.5), Say(1, 1.2), Wait(1.5))
+    [switch] = h.turns
+    assert synthesized == [(h.agent.config.voices["joe_slow"], Phase.HELD)]
+    assert switch["playback_start"] - switch["committed"] < 0.05, "heard at the commit"
+
+
+def test_a_switch_the_user_talks_on_after_is_not_made(tmp_path):
+    h = make_harness(tmp_path, {1: "Switch to the storyteller.", 2: "and then tell me a story."}, "Here goes.")
+    converse(h, Wait(0.5), Say(1, 1.2), Wait(0.2), Say(2, 1.0), Wait(1.5))
+    [turn] = h.turns
+    assert turn["command"] is None and turn["persona"] == "assistant" and turn["agent_text"] == "Here goes."
+    assert h.agent.persona_name == "assistant"
+    assert not h.sound_between(0, 2.9), "the held confirmation was heard"
 
 
 def test_our_own_voice_coming_back_is_not_a_turn(tmp_path):
