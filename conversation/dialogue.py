@@ -1,6 +1,7 @@
 """Who the agent is and what was said: persona, voice and history, under the live config."""
 from __future__ import annotations
 
+import copy
 from collections import deque
 
 from llm.base import Generation, Message
@@ -70,6 +71,15 @@ class Dialogue:
         self.history.add_user(user_text)
         self.history.add_assistant(reply, interrupted=interrupted)
         self.replies.append(reply)
+
+    def history_after(self, user_text: str, reply: str) -> list[Message]:
+        """The history's messages as add_exchange() would leave them (trimmed alike), without adding it."""
+        if is_nothing_new(reply):
+            return self.history.messages()
+        history = copy.deepcopy(self.history)
+        history.add_user(user_text)
+        history.add_assistant(reply)
+        return history.messages()
 
     def resume_reply(self, whole: str) -> None:
         """A cut reply was said to its end after all: it stands whole."""

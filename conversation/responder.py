@@ -51,7 +51,6 @@ class Responder:
         self._turns_logged = 0  # the turns a person had (speculative replies aside)
 
     async def respond(self, turn: Turn) -> None:
-        trims = self.dialogue.history.trims
         try:
             async with TaskScope() as scope:
                 await self._work(turn, scope)
@@ -62,17 +61,23 @@ class Responder:
             turn.error = f"{type(error).__name__}: {error}"
             self.reporter.error(f"turn {turn.id} failed: {turn.error}")
         finally:
-            if (turn.user_text or turn.resumes) and turn.committed is not None and not turn.superseded:
+            heard = bool(turn.user_text or turn.resumes) and turn.committed is not None and not turn.superseded
+            if heard:
                 self._finish(turn)
             turn.end()
-        if turn.interrupted or self.dialogue.history.trims != trims or turn.llm_tries > 1 or turn.command:
-            # A cut reply changed the prompt's tail, a trim its start, a second try's nudge its middle, a
-            # command's exchange joined it after it was read: read it again now, while the user is still
-            # talking or thinking, rather than when their next turn needs an answer.
-            try:
-                await self.models.chat.warm(self.dialogue.history.messages())
-            except Exception as error:  # only a head start: the next reply reports a real failure
-                log.warning("warming the prompt failed: %s", error)
+        if heard:
+            # Read the history as it now stands while the user is still listening, talking or thinking,
+            # not when their next turn needs an answer: the reply as heard is not the tokens generated
+            # (cut short, joined across line breaks, stripped of markdown, a second try's nudge left
+            # out), a trim changed the prompt's start, a command's exchange joined it unread.
+            await self._read_ahead(self.dialogue.history.messages())
+
+    async def _read_ahead(self, messages: list[Message]) -> None:
+        """Have the LLM read the start of its next prompt now."""
+        try:
+            await self.models.chat.warm(messages)
+        except Exception as error:  # only a head start: the next reply reports a real failure
+            log.warning("warming the prompt failed: %s", error)
 
     async def _work(self, turn: Turn, scope: TaskScope) -> None:
         if not turn.user_text:
@@ -135,6 +140,11 @@ class Responder:
             self._show_spoken(turn, len(turn.sentences))
             await self.voice_out.say(outlet, [APOLOGY], voice, turn.stop)
         await announce
+        if failure is None:
+            # Every word is synthesized: while they play, read the history as it stands if they are heard
+            # to the end. After a trim the whole history is new, and read once the reply had played it
+            # could still be read when the next question came, its first token 600 ms late.
+            scope.start(self._read_ahead(self.dialogue.history_after(turn.user_text, turn.agent_text)))
         await self._played()
 
     async def _think(self, turn: Turn, messages: list[Message], generation: Generation,

@@ -98,9 +98,9 @@ def test_barge_in_stops_the_reply_at_once_and_the_interruption_is_answered(tmp_p
     assert len(first["heard_text"]) < len(first["agent_text"])
     assert second["user_text"] == "Stop, please." and second["agent_text"] == "Okay, stopping."
     assert INTERRUPTED_NOTE in [m["content"] for m in h.agent.dialogue.history.turns]
-    warmed = h.chat.warmed[-1]
-    assert INTERRUPTED_NOTE in warmed[-1]["content"], "the cut reply was read while the user talked"
-    assert h.chat.requests[1][:len(warmed)] == warmed
+    cut = [warmed for warmed in h.chat.warmed if warmed and INTERRUPTED_NOTE in warmed[-1]["content"]]
+    assert cut, "the cut reply was read while the user talked"
+    assert h.chat.requests[1][:len(cut[0])] == cut[0]
     assert [t.phase for t in h.started if t.user_text] == [Phase.INTERRUPTED, Phase.DONE]
     assert h.leftover == []
 
@@ -188,7 +188,7 @@ def test_a_spoken_persona_switch_needs_no_llm_and_the_next_reply_uses_it(tmp_pat
     assert switch["command"] == "persona:storyteller" and switch["agent_text"] == "Switched to storyteller."
     assert len(h.chat.requests) == 1
     assert h.chat.requests[0][0]["content"] == h.agent.config.personas["storyteller"].system_prompt
-    assert h.chat.warmed[-1] == h.chat.requests[0][:-1], "the new prompt and the switch were read before the reply"
+    assert h.chat.requests[0][:-1] in h.chat.warmed, "the new prompt and the switch were read before the reply"
     assert reply["persona"] == "storyteller" and reply["voice"] == "joe_slow"
     assert h.first_sound_after(1.7) < 1.7 + 0.8, "a command ends the turn early like any other"
 
@@ -212,6 +212,33 @@ def test_a_switch_the_user_talks_on_after_is_not_made(tmp_path):
     assert turn["command"] is None and turn["persona"] == "assistant" and turn["agent_text"] == "Here goes."
     assert h.agent.persona_name == "assistant"
     assert not h.sound_between(0, 2.9), "the held confirmation was heard"
+
+
+def test_the_history_is_read_after_each_reply_before_the_next_question(tmp_path):
+    """The reply as heard is not always the tokens generated (line breaks, markdown): read it while the user thinks."""
+    h = make_harness(tmp_path, {1: "What time is it?", 2: "And the date?"}, "It is **noon**.\n\nHave a nice day.",
+                     "Monday.")
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(3.0), Say(2, 1.0), Wait(0.5))
+    first, second = h.chat.requests
+    assert first[:-1] + [{"role": "user", "content": "What time is it?"},
+                         {"role": "assistant", "content": "It is noon. Have a nice day."}] in h.chat.warmed
+    assert second[:-1] in h.chat.warmed
+
+
+def test_while_the_reply_plays_the_history_it_will_leave_is_read(tmp_path):
+    """After a trim the whole history is new: read only once the reply had played, it was still being read
+    when the next question came."""
+    h = make_harness(tmp_path, {1: "Tell me a story."}, STORY)
+    playing_when_read = []
+    warm = h.chat.warm
+
+    async def noting(messages):
+        playing_when_read.append((messages[-1]["content"], h.agent.player.busy))
+        await warm(messages)
+
+    h.chat.warm = noting
+    converse(h, Wait(0.5), Say(1, 1.0), Wait(6.0))
+    assert (STORY, True) in playing_when_read
 
 
 def test_our_own_voice_coming_back_is_not_a_turn(tmp_path):

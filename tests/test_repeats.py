@@ -117,6 +117,7 @@ class ScriptedChat:
         self.replies = list(replies)
         self.requests: list[tuple[list, Generation]] = []
         self.finished: list[bool] = []
+        self.streamed = 0  # words given so far
 
     async def stream(self, messages, generation):
         self.requests.append((messages, generation))
@@ -124,11 +125,18 @@ class ScriptedChat:
         self.finished.append(False)
         for index, word in enumerate(reply.split()):
             await asyncio.sleep(0)
+            self.streamed += 1
             yield ("" if index == 0 else " ") + word
         self.finished[-1] = True
 
 
 def say(chat: ScriptedChat, *earlier: str, asked: str = "What should I do this weekend?") -> list[str]:
+    return [sentence for sentence, _ in say_when(chat, *earlier, asked=asked)]
+
+
+def say_when(chat: ScriptedChat, *earlier: str, asked: str = "What should I do this weekend?"
+             ) -> list[tuple[str, int]]:
+    """Each sentence said, with the words the chat had streamed when it was let go."""
     messages = [{"role": "system", "content": SYSTEM_PROMPT}]
     for reply in earlier:
         messages += [{"role": "user", "content": "Tell me more."}, {"role": "assistant", "content": reply}]
@@ -137,7 +145,7 @@ def say(chat: ScriptedChat, *earlier: str, asked: str = "What should I do this w
     async def run():
         fresh = RepeatGuard.for_prompt(messages).fresh_sentences(
             chat.stream, messages, Generation(temperature=0.5, max_tokens=60), lambda: Chunker(150, 3))
-        return [sentence async for sentence in fresh]
+        return [(sentence, chat.streamed) async for sentence in fresh]
 
     return asyncio.run(run())
 
@@ -180,6 +188,16 @@ def test_saying_nothing_new_again_takes_new_words_and_stays_out_of_the_history(t
     assert not is_nothing_new(BEES) and not is_nothing_new("") and not is_nothing_new("I have"), "a real reply, cut"
 
 
+def test_the_history_after_an_exchange_is_foreseen_trim_and_all(tmp_path):
+    dialogue = Dialogue(load_config(write_config(tmp_path, **{"llm.context_tokens": 300})))
+    for turn in range(20):
+        foreseen = dialogue.history_after(f"Question {turn}?", BEES)
+        dialogue.add_exchange(f"Question {turn}?", BEES)
+        assert dialogue.history.messages() == foreseen
+    assert dialogue.history.trims >= 2, "exchanges trimmed the history"
+    assert dialogue.history_after("More?", NOTHING_NEW[0]) == dialogue.history.messages()
+
+
 def test_a_third_try_hears_only_the_question_and_the_nudge():
     """The model cannot copy a reply it does not see."""
     chat = ScriptedChat(WEEKEND, WEEKEND, BEES)
@@ -210,6 +228,19 @@ def test_an_opening_judged_as_a_whole_is_still_voiced_in_the_pieces_it_was_cut_i
     reply = "People like bees for many reasons, and one of them is that bees make honey."
     assert say(ScriptedChat(reply), BREAKFAST, asked="Why do people like bees?") == [
         "People like bees for many reasons,", "and one of them is that bees make honey."]
+
+
+def test_an_opening_is_judged_at_its_first_clause_with_words_enough_not_at_the_end_of_its_sentence():
+    reply = ("The bees are a remarkable and mysterious creatures, with a long history of living together in "
+             "colonies and making honey for their young.")
+    said = say_when(ScriptedChat(reply), BREAKFAST, asked="Tell me one thing about bees.")
+    assert [sentence for sentence, _ in said] == [
+        "The bees are a remarkable", "and mysterious creatures,",
+        "with a long history of living together in colonies and making honey for their young."]
+    assert said[0][1] <= len("The bees are a remarkable and mysterious creatures, with".split())
+    # Past the opening, pieces are whole sentences again; later clauses are cut only at a comma.
+    assert say(ScriptedChat("People like bees for many reasons, and one of them is that bees make honey."),
+               BREAKFAST, asked="Why do people like bees?")[1] == "and one of them is that bees make honey."
 
 
 def test_a_repeat_later_in_a_reply_ends_it_there():

@@ -10,9 +10,11 @@ model alone. Each turn samples with its own seed, derived from `--seed`, so a
 run can be repeated word for word. It reports replies that repeat an earlier
 one (most of their own words shared, the question's aside), or would if cut off at some word,
 replies that recite the system prompt,
-replies that open with the same words as another (a stock opener), what the
-guard did (second tries, dropped pieces, replies with nothing new), the first
-token's and the first spoken piece's latency, and the process's memory.
+replies that open with the same words as another (a stock opener), replies
+that end mid-sentence (the guard stopped them after a clause, or the token
+limit did), what the guard did (second tries, dropped pieces, replies with
+nothing new), the first token's and the first spoken piece's latency, and the
+process's memory.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from llm.base import Generation
 from ..chunker import Chunker
 from ..config import ConfigError, load_config
 from ..dialogue import Dialogue
-from ..repeats import RepeatGuard, Said, cut_points, is_nothing_new, opening, recites, words
+from ..repeats import RepeatGuard, Said, cut_points, ends_a_sentence, is_nothing_new, opening, recites, words
 from .stats import percentile
 
 USER_LINES = [
@@ -81,11 +83,9 @@ async def converse(config, turns: int, guarded: bool = True, seed: int = 0, line
                             "repeats_if_cut": repeats_if_cut,
                             "recites_prompt": recites(reply, dialogue.persona.system_prompt),
                             "rss_mb": round(rss_mb())})
-            trims = dialogue.history.trims
             if not record["nothing_new"]:  # as the agent does: the model would copy that line
                 dialogue.add_exchange(line, reply)
-            if dialogue.history.trims != trims or record["regenerated"]:  # as the agent does, between turns
-                await chat.warm(dialogue.history.messages())
+            await chat.warm(dialogue.history.messages())  # as the agent does, between turns
     finally:
         await chat.aclose()
     return {"turns": turns, "repeat_guard": guarded, "seed": seed, **summarize(records), "records": records}
@@ -138,6 +138,7 @@ def summarize(records: list[dict]) -> dict:
         "repeated_replies": sum(r["repeats"] for r in records),
         "repeated_if_cut": sum(r["repeats_if_cut"] for r in records),
         "recited_prompt": sum(r["recites_prompt"] for r in records),
+        "unfinished": sum(bool(r["reply"]) and not ends_a_sentence(r["reply"]) for r in records),
         # A stock opener ("The answer to this question is that...") soon starts every reply.
         "shared_openings": sum(n - 1 for n in openings.values()),
         "most_common_opening": {"words": common, "replies": count},
