@@ -14,7 +14,7 @@ class SttSettings(BaseModel):
     cpu_threads: int = Field(2, ge=0, description="0 = library default")
     trim_window: bool = Field(True, description="encode only the utterance plus a margin instead of a padded 30 s window")
     window_margin_s: float = Field(1.0, ge=0.0, le=10.0, description="silence after the utterance in a trimmed window")
-    min_window_s: float = Field(15.0, ge=1.0, le=30.0, description="shortest trimmed window; shorter ones make tiny "
-                                "models repeat themselves, and below 15 s tiny.en mishears short utterances")
+    min_window_s: float = Field(12.0, ge=1.0, le=30.0, description="shortest trimmed window; shorter ones make tiny "
+                                "models repeat themselves, and at 10 s tiny.en misheard short utterances")
     no_speech_threshold: float = Field(0.6, ge=0.0, le=1.0)
     log_prob_threshold: float = Field(-1.0)
