@@ -20,7 +20,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, replace
 from typing import AsyncIterator, Callable, Iterable, Iterator
 
-from llm.base import Generation, Message
+from llm.base import CutShort, Generation, Message
 
 from .chunker import Chunker
 
@@ -307,13 +307,19 @@ async def _cut(pieces: AsyncIterator[str], chunker: Chunker, asked: str) -> Asyn
         unit, opening = opening, None
         return [unit]
 
+    cut_short = False
     async with aclosing(pieces):
         async for piece in pieces:
+            cut_short = isinstance(piece, CutShort)
             units = ready(chunker.feed(piece))
             chunker.clauses = opening is not None  # cut in clauses while the opening waits
             for unit in units:
                 yield unit
-    for unit in ready(chunker.flush()):
+    tail = chunker.flush()
+    if cut_short and opening is None and tail and not ends_a_sentence(tail[-1]):
+        # "... such as a picnic blanket or": the token limit stopped it mid-sentence; end on the last whole one.
+        log.info("not said, the token limit cut it off: %r", tail.pop())
+    for unit in ready(tail):
         yield unit
     if opening:  # the whole reply is a short unfinished phrase
         yield opening

@@ -22,6 +22,13 @@ class Generation:
     seed: int | None = None  # llama.cpp's sampling seed, for runs that can be repeated; None: its own
 
 
+class CutShort(str):
+    """The last piece a stream yields when the token limit, not the model, ended the reply (it is empty)."""
+
+
+CUT_SHORT = CutShort()
+
+
 class ChatModel(Protocol):
     def load(self) -> None: ...
 
@@ -34,7 +41,10 @@ class ChatModel(Protocol):
         ...
 
     def stream(self, messages: list[Message], generation: Generation) -> AsyncIterator[str]:
-        """Yield text pieces as they are generated. Closing the iterator stops generation."""
+        """Yield text pieces as they are generated, then CUT_SHORT if max_tokens ended them.
+
+        Closing the iterator stops generation.
+        """
         ...
 
     async def aclose(self) -> None: ...

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import AsyncIterator
 
-from .base import Generation, LlmError, Message
+from .base import CUT_SHORT, Generation, LlmError, Message
 from .settings import LlmSettings
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -115,9 +115,11 @@ class EmbeddedChat:
                 chunk = await loop.run_in_executor(self._thread, next, pieces, None)
                 if chunk is None:
                     return
-                text = chunk["choices"][0]["delta"].get("content")
-                if text:
-                    yield text
+                choice = chunk["choices"][0]
+                if choice["delta"].get("content"):
+                    yield choice["delta"]["content"]
+                if choice.get("finish_reason") == "length":
+                    yield CUT_SHORT
         finally:
             # Closing on the model's thread stops generation; no token is computed after.
             await asyncio.shield(loop.run_in_executor(self._thread, pieces.close))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import AsyncIterator
 
-from .base import Generation, LlmError, Message
+from .base import CUT_SHORT, Generation, LlmError, Message
 from .settings import LlmSettings
 
 
@@ -47,6 +47,8 @@ class OpenAIChat:
             async for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:
                     yield chunk.choices[0].delta.content
+                if chunk.choices and chunk.choices[0].finish_reason == "length":
+                    yield CUT_SHORT
         except Exception as error:  # a dropped connection surfaces as several types
             raise LlmError(f"the LLM server at {where} failed mid-reply: {_short(str(error)) or type(error).__name__}") from None
         finally:

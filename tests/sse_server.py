@@ -58,11 +58,12 @@ class RecordedRequest:
 
 class ChatServer:
     def __init__(self, mode: str = "normal", reply: str = REPLY, delay_s: float = 0.01, fail_after: int = 3,
-                 model: str = "test-model"):
+                 model: str = "test-model", finish: str = "stop"):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         self.mode = mode
         self.reply = reply
+        self.finish = finish  # why the reply ended: "stop", or "length" for the token limit
         self.delay_s = delay_s
         self.fail_after = fail_after
         self.model = model
@@ -206,7 +207,7 @@ def _handler_for(server: ChatServer):
                         time.sleep(server.delay_s)
                     self._write_chunk(_chunk(server, stream_id, created, {"content": piece}, None))
                     record.pieces_sent += 1
-                self._write_chunk(_chunk(server, stream_id, created, {}, "stop"))
+                self._write_chunk(_chunk(server, stream_id, created, {}, server.finish))
                 self._write_chunk(b"data: [DONE]\n\n")
                 self._write_chunk(b"")  # the last chunk of the body
                 record.completed = True

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from llm.base import Generation
+from llm.base import CutShort, Generation
 from llm.embedded import READ_STEP_MESSAGES, EmbeddedChat
 from llm.settings import LlmSettings
 
@@ -95,3 +95,13 @@ def test_a_reply_reads_a_long_unread_history_in_steps_and_a_dropped_one_frees_th
 
     asyncio.run(dropped())
     assert len(steps) <= 1, "cancelled, it read no more than the step in progress"
+
+
+def test_a_reply_the_token_limit_ends_says_so_last(chat):
+    async def pieces(max_tokens):
+        return [piece async for piece in chat.stream([SYSTEM, QUESTION], Generation(temperature=0.0, max_tokens=max_tokens))]
+
+    cut = asyncio.run(pieces(3))
+    assert isinstance(cut[-1], CutShort) and not any(isinstance(piece, CutShort) for piece in cut[:-1])
+    whole = asyncio.run(pieces(60))
+    assert "Paris" in "".join(whole) and not any(isinstance(piece, CutShort) for piece in whole)

@@ -21,7 +21,7 @@ import yaml
 
 from conversation.config import load_config
 from conversation.models import make_chat
-from llm.base import Generation, LlmError
+from llm.base import CUT_SHORT, CutShort, Generation, LlmError
 from llm.openai_chat import OpenAIChat
 from llm.settings import LlmSettings
 from sse_server import REPLY, ChatServer, pieces_of
@@ -81,6 +81,15 @@ def test_streams_the_pieces_in_order_and_sends_the_request():
     assert body["max_tokens"] == 42
     assert request.headers["authorization"] == "Bearer sk-test"
     assert request.completed and not request.client_closed
+
+
+def test_a_reply_the_token_limit_ended_says_so_last():
+    with ChatServer(delay_s=0, finish="length") as server:
+        pieces, error = asyncio.run(stream_with(settings(server), Generation(temperature=0.3, max_tokens=5)))
+    assert error is None and pieces == [*pieces_of(REPLY), CUT_SHORT] and isinstance(pieces[-1], CutShort)
+    with ChatServer(delay_s=0) as server:
+        pieces, error = asyncio.run(stream_with(settings(server), Generation(temperature=0.3, max_tokens=5)))
+    assert not any(isinstance(piece, CutShort) for piece in pieces), "the model ended it itself"
 
 
 def test_generation_model_overrides_the_configured_one():

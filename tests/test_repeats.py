@@ -10,7 +10,7 @@ from conftest import write_config
 from conversation.config import load_config
 from conversation.dialogue import Dialogue
 from conversation.repeats import NOTHING_NEW, NUDGE, RepeatGuard, is_nothing_new, near_duplicate, recites
-from llm.base import Generation
+from llm.base import CUT_SHORT, Generation
 
 pytestmark = pytest.mark.fast
 
@@ -113,8 +113,9 @@ def test_the_guard_for_a_prompt_reads_its_system_prompt_and_earlier_replies():
 class ScriptedChat:
     """Streams scripted replies word by word, recording each request and whether it ran to its end."""
 
-    def __init__(self, *replies: str):
+    def __init__(self, *replies: str, cut_short: bool = False):
         self.replies = list(replies)
+        self.cut_short = cut_short  # each reply ends at the token limit
         self.requests: list[tuple[list, Generation]] = []
         self.finished: list[bool] = []
         self.streamed = 0  # words given so far
@@ -127,6 +128,8 @@ class ScriptedChat:
             await asyncio.sleep(0)
             self.streamed += 1
             yield ("" if index == 0 else " ") + word
+        if self.cut_short:
+            yield CUT_SHORT
         self.finished[-1] = True
 
 
@@ -241,6 +244,14 @@ def test_an_opening_is_judged_at_its_first_clause_with_words_enough_not_at_the_e
     # Past the opening, pieces are whole sentences again; later clauses are cut only at a comma.
     assert say(ScriptedChat("People like bees for many reasons, and one of them is that bees make honey."),
                BREAKFAST, asked="Why do people like bees?")[1] == "and one of them is that bees make honey."
+
+
+def test_a_reply_the_token_limit_cut_mid_sentence_ends_on_its_last_whole_sentence():
+    reply = "Bees make honey from nectar. They also pollinate flowers such as"
+    assert say(ScriptedChat(reply, cut_short=True), BREAKFAST) == ["Bees make honey from nectar."]
+    assert say(ScriptedChat(reply), BREAKFAST)[-1] == "They also pollinate flowers such as", "the model ended there"
+    one = "Bees make honey from the nectar they collect from"
+    assert say(ScriptedChat(one, cut_short=True), BREAKFAST) == [one], "better than nothing at all"
 
 
 def test_a_repeat_later_in_a_reply_ends_it_there():
