@@ -40,8 +40,6 @@ class Chunker:
 
     The first piece of a reply may be a short clause, so speech starts early;
     later pieces are whole sentences, split near `max_chars` when too long.
-    Whoever still waits on the opening (the repeat guard, to judge it) sets
-    `clauses` again to have the next piece cut at a clause too.
     A Chinese, Japanese or Korean letter counts as 3 characters there (one
     syllable), and two Chinese or Japanese letters as one of `first_clause_words`.
     """
@@ -49,11 +47,15 @@ class Chunker:
     def __init__(self, max_chars: int = 150, first_clause_words: int = 0):
         self.max_chars = max_chars
         self.first_clause_words = first_clause_words
-        self.clauses = first_clause_words > 0  # the next piece may end at a clause: until the first is cut
         self._raw = ""  # text not yet emitted, code removed
         self._fence_tail = ""  # backticks held until we know if they open a fence
         self._in_fence = False
-        self._started = False  # a piece was cut
+        self._emitted = 0
+
+    @property
+    def pending(self) -> str:
+        """The text fed but not cut into a piece yet, as it would be spoken."""
+        return speakable(self._raw)
 
     def feed(self, token: str) -> list[str]:
         self._raw += self._strip_code(token)
@@ -95,8 +97,7 @@ class Chunker:
             pieces.append(self._raw)
             self._raw = ""
         spoken = [s for s in (speakable(p) for p in pieces) if s]
-        if spoken:
-            self.clauses, self._started = False, True
+        self._emitted += len(spoken)
         return spoken
 
     def _boundary(self) -> int | None:
@@ -111,21 +112,15 @@ class Chunker:
             if size >= self.max_chars:
                 return _clause_split(text, i)
             size += _chars(char)
-        if self.clauses and self.first_clause_words:
-            return self._clause(text)
+        if self._emitted == 0 and self.first_clause_words:
+            return self._first_clause(text)
         return None
 
-    def _clause(self, text: str) -> int | None:
-        """An opening phrase: up to a comma, or (the reply's first) before a linking word a bit later.
-
-        After the first, only a comma's pause: pieces are synthesized apart, and a
-        join elsewhere ("and one of them is / that bees make honey.") is heard.
-        """
+    def _first_clause(self, text: str) -> int | None:
+        """A reply's opening phrase: up to a comma, or before a linking word a bit later."""
         for match in _CLAUSE_BREAK.finditer(text):
             if match.group()[0] in _CLAUSE_MARKS and _words(text[:match.start()]) >= self.first_clause_words:
                 return match.start() + 1
-        if self._started:
-            return None
         for match in _PHRASE_BREAK.finditer(text):
             if _words(text[:match.start()]) >= self.first_clause_words + 1:
                 return match.start() + 1

@@ -166,6 +166,14 @@ def without_history(messages: list[Message]) -> list[Message]:
 
 
 @dataclass(frozen=True)
+class Unit:
+    """Pieces judged together, with the words generated after them that are judged too but not yet spoken."""
+
+    pieces: tuple[str, ...]
+    ahead: str = ""
+
+
+@dataclass(frozen=True)
 class Draft:
     """A reply's first piece, cut while its opening still waits to be judged.
 
@@ -234,11 +242,11 @@ class RepeatGuard:
             return False
         return any(first == opening(reply) for reply in self.earlier_replies)
 
-    def admit(self, piece: str) -> bool:
-        """Judge the next piece; only an admitted one is spoken, and counts as said."""
-        reason = self.why_not(piece)
+    def admit(self, piece: str, ahead: str = "") -> bool:
+        """Judge the next piece, with the words generated after it if given; only an admitted one is spoken."""
+        reason = self.why_not(f"{piece} {ahead}" if ahead else piece)
         if reason:
-            log.info("not said, it %s: %r", reason, piece)
+            log.info("not said, it %s: %r", reason, f"{piece} {ahead}" if ahead else piece)
         (self.dropped if reason else self.spoken).append(piece)
         return reason is None
 
@@ -262,15 +270,17 @@ class RepeatGuard:
         for prompt, settings in tries:
             self.attempts += 1
             self.last_try = self.attempts == len(tries)
-            async with aclosing(_cut(stream(prompt, settings), new_chunker(), self.asked)) as units:
-                async for pieces in units:
-                    if isinstance(pieces, Draft):
+            # The last try is judged whole, so its opening is not judged on the words ahead of its pieces.
+            cut = _cut(stream(prompt, settings), new_chunker(), self.asked, look_ahead=not self.last_try)
+            async with aclosing(cut) as units:
+                async for unit in units:
+                    if isinstance(unit, Draft):
                         if drafts:
-                            yield pieces
+                            yield unit
                         continue
-                    if not self.admit(" ".join(pieces)):
+                    if not self.admit(" ".join(unit.pieces), unit.ahead):
                         break
-                    for piece in pieces:  # as the chunker cut them: a short first clause is voiced sooner
+                    for piece in unit.pieces:  # as the chunker cut them: a short first clause is voiced sooner
                         yield piece
             if self.spoken or not self.dropped:
                 break
@@ -282,38 +292,39 @@ def _sentences(text: str) -> list[str]:
     return [sentence for sentence in _SENTENCE_END.split(text) if sentence]
 
 
-async def _cut(pieces: AsyncIterator[str], chunker: Chunker, asked: str) -> AsyncIterator[list[str] | Draft]:
+async def _cut(pieces: AsyncIterator[str], chunker: Chunker, asked: str, look_ahead: bool = True
+               ) -> AsyncIterator[Unit | Draft]:
     """The reply's speakable pieces, each a unit to judge; an unfinished opening waits for what follows.
 
     Spoken alone, "The perfect joke:" or, asked why people like bees, "People
     like bees for many reasons," could not be judged, nor taken back when what
     follows is a repeat, and the reply would end on it: the opening's pieces
-    are judged together, once they say enough, and its first piece is a Draft
-    meanwhile. "Sure." may go at once. Until then the chunker cuts clauses, not
-    sentences: judged at the end of a long first sentence, the opening was
-    heard up to 490 ms later than at its first clause with words enough.
+    are judged with the words generated after them, as soon as those say enough
+    (the rest of a long first sentence, cut whole, was heard up to 490 ms
+    later), and its first piece is a Draft meanwhile. "Sure." may go at once.
     """
     opening: list[str] | None = []
 
-    def ready(sentences: list[str]) -> list[list[str] | Draft]:
+    def ready(sentences: list[str]) -> list[Unit | Draft]:
         nonlocal opening
         if opening is None:
-            return [[sentence] for sentence in sentences]
+            return [Unit((sentence,)) for sentence in sentences]
         drafted = bool(opening)
         opening += sentences
         whole = " ".join(opening)
-        if not whole or (not judged(whole, asked) and not ends_a_sentence(whole)):
-            return [] if drafted or not opening else [Draft(opening[0])]
-        unit, opening = opening, None
-        return [unit]
+        if whole and (judged(whole, asked) or ends_a_sentence(whole)):
+            unit, opening = Unit(tuple(opening)), None
+            return [unit]
+        if whole and look_ahead and judged(f"{whole} {chunker.pending}", asked):
+            unit, opening = Unit(tuple(opening), chunker.pending), None
+            return [unit]
+        return [] if drafted or not opening else [Draft(opening[0])]
 
     cut_short = False
     async with aclosing(pieces):
         async for piece in pieces:
             cut_short = isinstance(piece, CutShort)
-            units = ready(chunker.feed(piece))
-            chunker.clauses = opening is not None  # cut in clauses while the opening waits
-            for unit in units:
+            for unit in ready(chunker.feed(piece)):
                 yield unit
     tail = chunker.flush()
     if cut_short and opening is None and tail and not ends_a_sentence(tail[-1]):
@@ -322,4 +333,4 @@ async def _cut(pieces: AsyncIterator[str], chunker: Chunker, asked: str) -> Asyn
     for unit in ready(tail):
         yield unit
     if opening:  # the whole reply is a short unfinished phrase
-        yield opening
+        yield Unit(tuple(opening))

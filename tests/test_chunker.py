@@ -55,15 +55,11 @@ def test_first_clause_is_sent_early():
     assert pieces[1:] == ["I can help you with that right away.", "Just ask."]
 
 
-def test_clauses_asked_for_again_are_cut_at_a_comma_only():
+def test_the_text_not_cut_yet_is_pending():
     chunker = Chunker(150, 3)
-    assert chunker.feed("The bees are a remarkable and mysterious") == ["The bees are a remarkable"]
-    chunker.clauses = True  # the opening is not judged yet
-    assert chunker.feed(" creatures, with wings") == ["and mysterious creatures,"]
-    assert not chunker.clauses
-    chunker.clauses = True
-    assert chunker.feed(" and stings that hurt") == [], "no cut before a linking word after the first piece"
-    assert chunker.feed(" a lot. Yes.") == ["with wings and stings that hurt a lot."]
+    assert chunker.feed("The bees are a remarkable and **mysterious**") == ["The bees are a remarkable"]
+    assert chunker.pending == "and mysterious"
+    assert chunker.feed(" creatures. They") == ["and mysterious creatures."] and chunker.pending == "They"
 
 
 def test_markdown_emoji_and_code_are_not_spoken():

@@ -233,17 +233,17 @@ def test_an_opening_judged_as_a_whole_is_still_voiced_in_the_pieces_it_was_cut_i
         "People like bees for many reasons,", "and one of them is that bees make honey."]
 
 
-def test_an_opening_is_judged_at_its_first_clause_with_words_enough_not_at_the_end_of_its_sentence():
-    reply = ("The bees are a remarkable and mysterious creatures, with a long history of living together in "
+def test_an_opening_is_judged_with_the_words_after_it_as_soon_as_they_say_enough():
+    """Not once the rest of a long first sentence is cut: that was heard up to 490 ms later."""
+    reply = ("The bees are a remarkable and mysterious creatures with a long history of living together in "
              "colonies and making honey for their young.")
     said = say_when(ScriptedChat(reply), BREAKFAST, asked="Tell me one thing about bees.")
-    assert [sentence for sentence, _ in said] == [
-        "The bees are a remarkable", "and mysterious creatures,",
-        "with a long history of living together in colonies and making honey for their young."]
-    assert said[0][1] <= len("The bees are a remarkable and mysterious creatures, with".split())
-    # Past the opening, pieces are whole sentences again; later clauses are cut only at a comma.
-    assert say(ScriptedChat("People like bees for many reasons, and one of them is that bees make honey."),
-               BREAKFAST, asked="Why do people like bees?")[1] == "and one of them is that bees make honey."
+    assert [sentence for sentence, _ in said] == ["The bees are a remarkable", reply[len("The bees are a remarkable "):]]
+    assert said[0][1] == len("The bees are a remarkable and mysterious".split()), "let go as soon as it is cut"
+    stale = "The bees are a remarkable and mysterious creatures, they live in hives."
+    chat = ScriptedChat(reply, BEES)
+    assert " ".join(say(chat, stale, asked="Tell me one thing about bees.")) == BEES, "judged with what follows"
+    assert len(chat.requests) == 2
 
 
 def test_a_reply_the_token_limit_cut_mid_sentence_ends_on_its_last_whole_sentence():
