@@ -110,4 +110,4 @@ class Dialogue:
         return Generation(temperature=llm.temperature if persona.temperature is None else persona.temperature,
                           max_tokens=persona.max_tokens or llm.max_tokens, model=persona.model or llm.model,
                           frequency_penalty=llm.frequency_penalty, presence_penalty=llm.presence_penalty,
-                          repeat_penalty=llm.repeat_penalty)
+                          repeat_penalty=llm.repeat_penalty, seed=llm.seed)

@@ -33,7 +33,8 @@ class OpenAIChat:
             stream = await self._client.chat.completions.create(
                 model=generation.model or self.settings.model, messages=messages, stream=True,
                 temperature=generation.temperature, max_tokens=generation.max_tokens,
-                frequency_penalty=generation.frequency_penalty, presence_penalty=generation.presence_penalty)
+                frequency_penalty=generation.frequency_penalty, presence_penalty=generation.presence_penalty,
+                **({} if generation.seed is None else {"seed": generation.seed}))
         except openai.APITimeoutError:  # a subclass of APIConnectionError: check it first
             raise LlmError(f"the LLM server at {where} did not answer within {self.settings.timeout_s:g} s") from None
         except openai.APIConnectionError:

@@ -23,6 +23,8 @@ class LlmSettings(BaseModel):
     timeout_s: float = Field(15.0, gt=0, description="give up on a silent server after this long")
     # Generation and history
     temperature: float = Field(0.5, ge=0.0, le=2.0)
+    seed: int | None = Field(None, ge=0, description="sampling seed: the same seed and conversation give the same "
+                             "replies (benchmarks vary it per run); none: the model's own")
     max_tokens: int = Field(80, ge=1)
     context_tokens: int = Field(800, ge=128, description="history budget; the oldest turns are dropped first")
     # Against a small model copying itself as the history grows

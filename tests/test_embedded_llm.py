@@ -105,3 +105,13 @@ def test_a_reply_the_token_limit_ends_says_so_last(chat):
     assert isinstance(cut[-1], CutShort) and not any(isinstance(piece, CutShort) for piece in cut[:-1])
     whole = asyncio.run(pieces(60))
     assert "Paris" in "".join(whole) and not any(isinstance(piece, CutShort) for piece in whole)
+
+
+def test_one_seed_gives_the_same_reply_and_another_seed_another(chat):
+    async def sampled(seed):
+        generation = Generation(temperature=1.0, max_tokens=20, seed=seed)
+        return "".join([piece async for piece in chat.stream([SYSTEM, QUESTION], generation)])
+
+    first = asyncio.run(sampled(1))
+    assert asyncio.run(sampled(1)) == first
+    assert any(asyncio.run(sampled(seed)) != first for seed in (2, 3, 4))

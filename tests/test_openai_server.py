@@ -79,6 +79,7 @@ def test_streams_the_pieces_in_order_and_sends_the_request():
     assert body["model"] == "test-model"
     assert body["temperature"] == pytest.approx(0.3)
     assert body["max_tokens"] == 42
+    assert "seed" not in body, "no seed unless one is set"
     assert request.headers["authorization"] == "Bearer sk-test"
     assert request.completed and not request.client_closed
 
@@ -99,6 +100,13 @@ def test_generation_model_overrides_the_configured_one():
     assert error is None and "".join(pieces) == REPLY
     assert request.body["model"] == "persona-model"
     assert request.body["temperature"] == 0.0
+
+
+def test_a_seed_is_sent_when_set():
+    with ChatServer(delay_s=0) as server:
+        pieces, error = asyncio.run(stream_with(settings(server), Generation(0.5, 5, seed=7)))
+        (request,) = server.wait_for_requests(1)
+    assert error is None and request.body["seed"] == 7
 
 
 def test_closing_the_stream_early_hangs_up_on_the_server():

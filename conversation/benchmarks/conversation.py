@@ -10,7 +10,8 @@ utterance's voice-to-voice is read from the audio (its last speech in the
 input to the agent's first sound after it, long_conversation.voice_to_voice)
 beside the turn log's figure; then each stage's time in the pipeline is set
 beside the same model's time alone (stage_budget.py). With several runs, the
-median and the spread (min-max) of p50 and p90. Writes conversation.json,
+median and the spread (min-max) of p50 and p90; each run samples its own
+replies (llm.seed is the run's number). Writes conversation.json,
 stage_budget.md and a latency waterfall per run.
 """
 from __future__ import annotations
@@ -65,7 +66,12 @@ class TurnKeeper(StateClock):
 
 
 def run_once(config: Config, conversation: Conversation, out: Path, run: int) -> dict:
-    """Replay the conversation once, analyse it, then time each stage alone; writes the run's waterfall."""
+    """Replay the conversation once, analyse it, then time each stage alone; writes the run's waterfall.
+
+    Each run samples the replies with its own seed (llm.seed = the run's number): one seed gives the same
+    replies every time, and which of them the repeat guard asks for twice weighs on the p90.
+    """
+    config = config.model_copy(update={"llm": config.llm.model_copy(update={"seed": run})})
     stem = "conversation" if run == 1 else f"conversation.run{run}"
     log, out_wav = out / f"{stem}.turns.jsonl", out / f"{stem}.out.wav"
     log.unlink(missing_ok=True)  # the turn log appends
