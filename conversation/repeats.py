@@ -244,9 +244,10 @@ class RepeatGuard:
 
     def admit(self, piece: str, ahead: str = "") -> bool:
         """Judge the next piece, with the words generated after it if given; only an admitted one is spoken."""
-        reason = self.why_not(f"{piece} {ahead}" if ahead else piece)
+        judged_text = f"{piece} {ahead}" if ahead else piece
+        reason = self.why_not(judged_text)
         if reason:
-            log.info("not said, it %s: %r", reason, f"{piece} {ahead}" if ahead else piece)
+            log.info("not said, it %s: %r", reason, judged_text)
         (self.dropped if reason else self.spoken).append(piece)
         return reason is None
 
