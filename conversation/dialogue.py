@@ -26,6 +26,7 @@ class Dialogue:
         self.last_reply = ""  # to recognise our own voice coming back through the mic
         self.replies: deque[str] = deque(maxlen=REMEMBERED_REPLIES)  # as heard, oldest first
         self.nothing_new_said = 0  # times the agent said it had nothing new to add
+        self.exchanges = 0  # the user's turns answered so far: with llm.seed, each reply samples with its own seed
 
     @property
     def persona(self) -> Persona:
@@ -65,6 +66,7 @@ class Dialogue:
 
         A reply with nothing new stays out: the small model would copy it into its next replies.
         """
+        self.exchanges += 1
         if is_nothing_new(reply):
             self.nothing_new_said += 1
             return
@@ -106,8 +108,11 @@ class Dialogue:
                 + [{"role": "user", "content": user_text}])
 
     def generation(self) -> Generation:
+        """The next reply's settings. With llm.seed, its own seed: each reply seeded alike drew the same
+        random numbers, and with one seed every reply began with an unlikely word (in French)."""
         persona, llm = self.persona.llm, self.config.llm
+        seed = None if llm.seed is None else llm.seed * 100_000 + self.exchanges
         return Generation(temperature=llm.temperature if persona.temperature is None else persona.temperature,
                           max_tokens=persona.max_tokens or llm.max_tokens, model=persona.model or llm.model,
                           frequency_penalty=llm.frequency_penalty, presence_penalty=llm.presence_penalty,
-                          repeat_penalty=llm.repeat_penalty, seed=llm.seed)
+                          repeat_penalty=llm.repeat_penalty, seed=seed)

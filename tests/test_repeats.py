@@ -201,6 +201,18 @@ def test_the_history_after_an_exchange_is_foreseen_trim_and_all(tmp_path):
     assert dialogue.history_after("More?", NOTHING_NEW[0]) == dialogue.history.messages()
 
 
+def test_with_a_seed_each_reply_samples_with_its_own(tmp_path):
+    """Seeded alike, every reply drew the same random numbers: with one seed, each began in French."""
+    assert Dialogue(load_config(write_config(tmp_path))).generation().seed is None
+    dialogue = Dialogue(load_config(write_config(tmp_path, **{"llm.seed": 3})))
+    seeds = []
+    for turn in range(3):
+        seeds.append(dialogue.generation().seed)
+        assert dialogue.generation().seed == seeds[-1], "a reply asked again (held, then heard) samples alike"
+        dialogue.add_exchange(f"Question {turn}?", BEES)
+    assert len(set(seeds)) == 3
+
+
 def test_a_third_try_hears_only_the_question_and_the_nudge():
     """The model cannot copy a reply it does not see."""
     chat = ScriptedChat(WEEKEND, WEEKEND, BEES)
