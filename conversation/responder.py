@@ -217,7 +217,7 @@ class Responder:
         self.dialogue.obey(command)
         if command.kind == "persona":
             # A new system prompt: the LLM reads it while the switch is confirmed aloud.
-            scope.start(self.models.chat.warm(self.dialogue.history.messages()))
+            scope.start(self._read_ahead(self.dialogue.history.messages()))
         turn.persona, turn.voice = self.dialogue.persona_name, self.dialogue.voice_name
         turn.command = f"{command.kind}:{command.name}"
         await self._announce(turn)

@@ -11,8 +11,8 @@ run can be repeated word for word. It reports replies that repeat an earlier
 one (most of their own words shared, the question's aside), or would if cut off at some word,
 replies that recite the system prompt,
 replies that open with the same words as another (a stock opener), replies
-that end mid-sentence (the guard stopped them after a clause, or the token
-limit did), what the guard did (second tries, dropped pieces, replies with
+that end without a full stop (the guard stopped them after a clause, or the
+model ended so), what the guard did (second tries, dropped pieces, replies with
 nothing new), the first token's and the first spoken piece's latency, and the
 process's memory.
 """
