@@ -7,8 +7,6 @@ phrase. It also recognises our own words coming back through the mic.
 """
 from __future__ import annotations
 
-import re
-
 from .repeats import content_words, shared_share, words
 
 # A sentence ending on one of these words is still going ("... and", "... my").
@@ -28,11 +26,11 @@ def sounds_complete(text: str) -> bool:
         return False
     if not text.endswith((".", "!", "?")):
         return False  # Whisper leaves a cut-off phrase unpunctuated
-    words = re.findall(r"[\w']+", text.lower())
-    if not words or words[-1] in _DANGLING:
+    said = words(text)
+    if not said or said[-1] in _DANGLING:
         return False
-    opened = any(" ".join(words[:len(o.split())]) == o for o in _OPENERS)
-    return not (opened and len(words) <= SHORT_OPENED_PHRASE and not text.endswith("?"))
+    opened = any(" ".join(said[:len(o.split())]) == o for o in _OPENERS)
+    return not (opened and len(said) <= SHORT_OPENED_PHRASE and not text.endswith("?"))
 
 
 # Measured on every pause in the shared clips and 30 spoken questions (conversation/benchmarks/turn_cues.py):
@@ -95,8 +93,8 @@ def is_own_echo(heard: str, agent_said: str, share: float = 0.7) -> bool:
     """
     import difflib
 
-    heard_words = re.findall(r"[\w']+", heard.lower())
-    said_words = re.findall(r"[\w']+", agent_said.lower())
+    heard_words = words(heard)
+    said_words = words(agent_said)
     if len(heard_words) < 2 or not said_words:
         return False
     matcher = difflib.SequenceMatcher(a=heard_words, b=said_words, autojunk=False)

@@ -316,8 +316,9 @@ async def _cut(pieces: AsyncIterator[str], chunker: Chunker, asked: str, look_ah
         if whole and (judged(whole, asked) or ends_a_sentence(whole)):
             unit, opening = Unit(tuple(opening)), None
             return [unit]
-        if whole and look_ahead and judged(f"{whole} {chunker.pending}", asked):
-            unit, opening = Unit(tuple(opening), chunker.pending), None
+        ahead = chunker.pending if whole and look_ahead else ""
+        if ahead and judged(f"{whole} {ahead}", asked):
+            unit, opening = Unit(tuple(opening), ahead), None
             return [unit]
         return [] if drafted or not opening else [Draft(opening[0])]
 
