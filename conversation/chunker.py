@@ -21,8 +21,10 @@ _CLAUSE_MARKS = ",;:—–" + _UNSPACED_CLAUSE
 _CLAUSE_BREAK = re.compile(
     r"[,;:—–](?=\s)|\s-\s|\s(?:and|but|or|so|because|which|while)\s"
     rf"|(?<!\d)[{_UNSPACED_CLAUSE}]|[{_UNSPACED_CLAUSE}](?=\D)")
-# Words that open a new phrase: a fair place to cut when no comma comes soon.
+# Words that open a new phrase: a fair place to cut when no comma comes soon,
 _PHRASE_BREAK = re.compile(r"\s(?=(?:and|but|or|so|because|which|while|that|with|for|to|when|if)\s)")
+# after this many words at least: with no comma to end it, "People like bees" was voiced as a sentence.
+PHRASE_WORDS = 4
 FENCE = "```"
 
 # Chinese and Japanese letters (Han, kana) have no spaces between words; Korean (Hangul) does.
@@ -122,7 +124,7 @@ class Chunker:
             if match.group()[0] in _CLAUSE_MARKS and _words(text[:match.start()]) >= self.first_clause_words:
                 return match.start() + 1
         for match in _PHRASE_BREAK.finditer(text):
-            if _words(text[:match.start()]) >= self.first_clause_words + 1:
+            if _words(text[:match.start()]) >= max(self.first_clause_words + 1, PHRASE_WORDS):
                 return match.start() + 1
         return None
 

@@ -44,7 +44,7 @@ class ChunkerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_sentence_chars: int = Field(150, ge=20, description="long sentences are split at a clause near this")
-    first_clause_words: int = Field(3, ge=0, description="speak a reply's first comma-bounded phrase of this many words early; 0 = off")
+    first_clause_words: int = Field(2, ge=0, description="speak a reply's first comma-bounded phrase of this many words early; 0 = off")
 
 
 class TurnSettings(BaseModel):

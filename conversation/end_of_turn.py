@@ -49,11 +49,14 @@ def required_silence(text: str, min_silence: float, longest_pause: float, statem
     says, how do I get to Dublin?" went on after 700 ms). A statement, not
     plainly finished, needs `statement_silence`: read aloud, "Eight." went on
     after 440 ms, and "Permission is hereby granted." after about as long.
+    A request or command opens with its verb, so its lower case is Whisper's
+    habit after other sound (a cut-in: "stop and tell me about a cat
+    instead."), not a sentence begun before the turn.
     """
     needed = max(min_silence, longest_pause + PAUSE_MARGIN_S if longest_pause else 0.0)
     if not plainly_finished(text, is_command):
         needed = max(needed, statement_silence)
-    if text.strip()[:1].islower():
+    if text.strip()[:1].islower() and not (is_command or is_request(text)):
         needed = max(needed, MID_SENTENCE_FACTOR * min_silence)
     return needed
 

@@ -30,6 +30,9 @@ NEAR_DUPLICATE = 0.7  # share of a text's content words found in an earlier one
 RECITED_WORDS = 6  # this many consecutive words of the system prompt
 # Shorter pieces ("Sure, I can help.") are common to any conversation: judged only as part of more,
 JUDGED_WORDS = 5
+# and with at least this many content words: "The lighthouse keeper, one of the most" holds one ("one"),
+# found in "That's a good one.", and the opening was taken for a repeat and asked for again.
+JUDGED_CONTENT_WORDS = 2
 # except a reply's first words, when an earlier reply began with them: a stock opener in the making.
 OPENING_WORDS = 4
 
@@ -83,8 +86,9 @@ def near_duplicate(text: str, earlier: str, asked: str = "") -> bool:
 
 
 def judged(text: str, asked: str = "") -> bool:
-    """Long enough to be judged a repeat: shorter replies ("Sure, I can help.") are common to any talk."""
-    return len(own_words(text, asked)) >= JUDGED_WORDS
+    """Long enough to be judged a repeat: shorter replies ("Sure, I can help.") are common to any talk,
+    and one content word is found again in some earlier reply by chance."""
+    return len(own_words(text, asked)) >= JUDGED_WORDS and len(content_words(text, asked)) >= JUDGED_CONTENT_WORDS
 
 
 def repeats_earlier(text: str, earlier: Iterable[str], asked: str = "") -> bool:

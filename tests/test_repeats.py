@@ -57,6 +57,13 @@ def test_short_pieces_are_judged_only_as_part_of_more():
     assert judge.why_not("that it's a great way to start your day with a healthy breakfast.")
 
 
+def test_a_piece_with_one_content_word_is_not_judged_on_it_alone():
+    """One word found again in some earlier reply is chance, not a repeat."""
+    judge = RepeatGuard(["That's a good one."], SYSTEM_PROMPT, asked="Tell me a story about a lighthouse keeper.")
+    assert judge.why_not("The lighthouse keeper, one of the most") is None
+    assert guard("The volcanoes, they're a part of nature.").why_not("The coffee, it's a part of") is None
+
+
 def test_a_reply_may_not_open_with_the_words_an_earlier_one_opened_with():
     earlier = "The most popular way to make coffee is to brew it in a French press."
     assert guard(earlier).why_not("The most popular way") == "opens the way an earlier reply did"
@@ -224,8 +231,8 @@ def test_a_third_try_hears_only_the_question_and_the_nudge():
 
 def test_a_third_try_is_judged_whole_not_at_every_word_it_could_be_cut_at():
     """Its last chance: a new answer that opens like an earlier one beats saying nothing new."""
-    earlier = "I can help with that. Pick a quiet evening."
-    opens_alike = "I can help with that by picking a film for tonight."
+    earlier = "I can help you plan that. Pick a quiet evening."
+    opens_alike = "I can help you plan that by picking a film for tonight."
     chat = ScriptedChat(opens_alike, opens_alike, opens_alike)
     assert " ".join(say(chat, earlier)) == opens_alike
     assert len(chat.requests) == 3

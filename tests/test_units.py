@@ -50,6 +50,8 @@ def test_a_speaker_who_went_on_after_a_long_pause_needs_a_longer_one_to_be_done(
     assert required_silence("Tell me the time.", 0.3, longest_pause=0.0) == 0.3
     assert required_silence("Tell me the time.", 0.3, longest_pause=0.25) == pytest.approx(0.45)
     assert required_silence("and says, how do I get to Dublin?", 0.3, 0.0) == pytest.approx(0.75)  # began mid-sentence
+    assert required_silence("stop and tell me about a cat instead.", 0.3, 0.0) == 0.3  # a request: Whisper's case
+    assert required_silence("switch to the coach.", 0.3, 0.0, is_command=True) == 0.3
 
 
 def test_a_statement_needs_longer_silence_than_a_question_request_or_command():
