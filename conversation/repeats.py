@@ -263,8 +263,10 @@ class RepeatGuard:
 
         A reply that opens with a repeat is generated once more, less repetitively,
         and if that repeats too, once more from the question alone: the model
-        cannot copy what it does not see. A repeat later on ends the reply: what
-        follows is mostly more of the same. A reply with nothing new says so.
+        cannot copy what it does not see; so is one whose first sentence turns
+        into a repeat after its opening was spoken. A repeat later on ends the
+        reply: what follows is mostly more of the same. A reply with nothing new
+        says so.
 
         In a typed replay of a 200-question spoken conversation, the third try from
         the question alone at the first settings said nothing new 7 times; with
@@ -287,8 +289,10 @@ class RepeatGuard:
                         break
                     for piece in unit.pieces:  # as the chunker cut them: a short first clause is voiced sooner
                         yield piece
-            if self.spoken or not self.dropped:
+            if not self.dropped or self.spoken and ends_a_sentence(self.spoken[-1]):
                 break
+            # Nothing said yet, or only an opening admitted on its first words, its sentence then a
+            # repeat: a reply that stopped at "One thing about trains is" sounded cut off. Start anew.
         if self.dropped and not self.spoken:
             yield self.nothing_new
 

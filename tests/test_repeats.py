@@ -265,6 +265,16 @@ def test_an_opening_is_judged_with_the_words_after_it_as_soon_as_they_say_enough
     assert len(chat.requests) == 2
 
 
+def test_a_reply_whose_first_sentence_turns_into_a_repeat_after_its_opening_was_spoken_starts_anew():
+    """Ended there, the reply sounded cut off: "One thing about trains is"."""
+    earlier = "Penguins are amazing swimmers, and they huddle together to keep warm in the icy wind."
+    copied = "One thing about trains is that they carry people, and they huddle together to keep warm in the icy wind."
+    fresh = "Trains carry people and goods across whole countries every day."
+    chat = ScriptedChat(copied, fresh)
+    assert say(chat, earlier, asked="Tell me one thing about trains.") == ["One thing about trains is", fresh]
+    assert len(chat.requests) == 2
+
+
 def test_a_reply_the_token_limit_cut_mid_sentence_ends_on_its_last_whole_sentence():
     reply = "Bees make honey from nectar. They also pollinate flowers such as"
     assert say(ScriptedChat(reply, cut_short=True), BREAKFAST) == ["Bees make honey from nectar."]
