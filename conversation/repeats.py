@@ -30,11 +30,11 @@ NEAR_DUPLICATE = 0.7  # share of a text's content words found in an earlier one
 RECITED_WORDS = 6  # this many consecutive words of the system prompt
 # Shorter pieces ("Sure, I can help.") are common to any conversation: judged only as part of more,
 JUDGED_WORDS = 5
-# and with at least this many content words: "The lighthouse keeper, one of the most" holds one ("one"),
-# found in "That's a good one.", and the opening was taken for a repeat and asked for again.
-JUDGED_CONTENT_WORDS = 2
 # except a reply's first words, when an earlier reply began with them: a stock opener in the making.
 OPENING_WORDS = 4
+# A piece is judged on this many content words at least: "The lighthouse keeper, one of the most" holds
+# one ("one"), found in "That's a good one.", and the opening was taken for a repeat and asked for again.
+JUDGED_CONTENT_WORDS = 2
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"')\]])\s+")
 _FINISHED = re.compile(r"[.!?][\"')\]]*$")
@@ -289,7 +289,7 @@ class RepeatGuard:
                         break
                     for piece in unit.pieces:  # as the chunker cut them: a short first clause is voiced sooner
                         yield piece
-            if not self.dropped or self.spoken and ends_a_sentence(self.spoken[-1]):
+            if not self.dropped or any(ends_a_sentence(piece) for piece in self.spoken):
                 break
             # Nothing said yet, or only an opening admitted on its first words, its sentence then a
             # repeat: a reply that stopped at "One thing about trains is" sounded cut off. Start anew.
