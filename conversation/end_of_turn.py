@@ -44,20 +44,21 @@ def required_silence(text: str, min_silence: float, longest_pause: float, statem
     """Seconds of silence after which words and voice that sound finished end the turn.
 
     Longer than the longest pause the speaker already went on after ("as you
-    know, and as I have given you proof." went on after 460 ms), and longer
-    still when Whisper heard the turn begin mid-sentence, in lower case ("and
-    says, how do I get to Dublin?" went on after 700 ms). A statement, not
-    plainly finished, needs `statement_silence`: read aloud, "Eight." went on
-    after 440 ms, and "Permission is hereby granted." after about as long.
-    A request or command opens with its verb, so its lower case is Whisper's
-    habit after other sound (a cut-in: "stop and tell me about a cat
-    instead."), not a sentence begun before the turn.
+    know, and as I have given you proof." went on after 460 ms). A statement,
+    not plainly finished, needs `statement_silence`: read aloud, "Eight." went
+    on after 440 ms, and "Permission is hereby granted." after about as long;
+    so did those Whisper heard begin mid-sentence, in lower case (460 ms at
+    most in the shared clips). A question heard so needs longer still: it may
+    be one a story tells ("and says, how do I get to Dublin?" went on after
+    700 ms). A request or command opens with its verb, so its lower case is
+    Whisper's habit after other sound (a cut-in: "stop and tell me about a
+    cat instead."), not a sentence begun before the turn.
     """
     needed = max(min_silence, longest_pause + PAUSE_MARGIN_S if longest_pause else 0.0)
     if not plainly_finished(text, is_command):
-        needed = max(needed, statement_silence)
+        return max(needed, statement_silence)
     if text.strip()[:1].islower() and not (is_command or is_request(text)):
-        needed = max(needed, MID_SENTENCE_FACTOR * min_silence)
+        needed = max(needed, MID_SENTENCE_FACTOR * min_silence)  # a question inside a story
     return needed
 
 

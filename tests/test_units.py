@@ -61,6 +61,13 @@ def test_a_statement_needs_longer_silence_than_a_question_request_or_command():
     assert required_silence("Switch to the coach.", 0.3, 0.0, statement_silence=0.6, is_command=True) == 0.3
 
 
+def test_a_statement_begun_mid_sentence_waits_as_any_statement_and_a_question_so_begun_longer():
+    # The shared clips' lower-case statements went on after 460 ms at most; a story's question after 700.
+    assert required_silence("in being comparatively modern.", 0.3, 0.0, statement_silence=0.6) == 0.6
+    assert required_silence("and says, how do I get to Dublin?", 0.3, 0.0, statement_silence=0.6) == \
+        pytest.approx(0.75)
+
+
 @pytest.mark.parametrize("text,command,plain", [
     ("Why do people like cheese?", False, True),
     ("Switch to the storyteller.", True, True),
