@@ -55,6 +55,12 @@ def test_first_clause_is_sent_early():
     assert pieces[1:] == ["I can help you with that right away.", "Just ask."]
 
 
+def test_a_first_sentence_with_no_comma_is_cut_where_a_phrase_begins():
+    pieces = chunks("The coffee is a drink made from the roasted seeds of the coffee plant.", first_clause_words=2)
+    assert pieces == ["The coffee is a drink made", "from the roasted seeds of the coffee plant."]
+    assert chunks("One thing about the moon is bright.", first_clause_words=2) == ["One thing about the moon is bright."]
+
+
 def test_the_text_not_cut_yet_is_pending():
     chunker = Chunker(150, 3)
     assert chunker.feed("The bees are a remarkable and **mysterious**") == ["The bees are a remarkable"]
