@@ -17,9 +17,9 @@ _UNSPACED_END = "。．！？।॥؟۔"
 _SENTENCE_END = ".!?" + _UNSPACED_END
 # Their clause marks (、，；： and Arabic ، ؛) need no space either; between digits (１，０００) they group a number.
 _UNSPACED_CLAUSE = "、，；：،؛"
-_CLAUSE_MARKS = ",;:—–" + _UNSPACED_CLAUSE
+_CLAUSE_MARKS = ",;:—–…." + _UNSPACED_CLAUSE  # "." only as an ellipsis' last dot ("The ocean... it's")
 _CLAUSE_BREAK = re.compile(
-    r"[,;:—–](?=\s)|\s-\s|\s(?:and|but|or|so|because|which|while)\s"
+    r"(?:[,;:—–…]|(?<=\.\.)\.)(?=\s)|\s-\s|\s(?:and|but|or|so|because|which|while)\s"
     rf"|(?<!\d)[{_UNSPACED_CLAUSE}]|[{_UNSPACED_CLAUSE}](?=\D)")
 # Words that open a new phrase: a fair place to cut when no comma comes soon (a first sentence with no
 # comma, "The coffee is a drink made from the roasted seeds of the coffee plant.", took 170 ms to voice whole),

@@ -37,7 +37,7 @@ OPENING_WORDS = 4
 JUDGED_CONTENT_WORDS = 2
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"')\]])\s+")
-_FINISHED = re.compile(r"[.!?][\"')\]]*$")
+_FINISHED = re.compile(r"(?:[!?]|(?<!\.\.)\.)[\"')\]]*$")  # "The ocean..." trails off, to go on
 
 
 def ends_a_sentence(text: str) -> bool:

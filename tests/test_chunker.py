@@ -61,6 +61,12 @@ def test_a_first_sentence_with_no_comma_is_cut_where_a_phrase_begins():
     assert chunks("One thing about the moon is bright.", first_clause_words=2) == ["One thing about the moon is bright."]
 
 
+def test_an_opening_that_trails_off_is_cut_there():
+    assert chunks("The ocean... it's a vast place.", first_clause_words=2) == ["The ocean...", "it's a vast place."]
+    assert chunks("The moon… so bright.", first_clause_words=2) == ["The moon…", "so bright."]
+    assert chunks("Well... yes.", first_clause_words=2) == ["Well... yes."]
+
+
 def test_the_text_not_cut_yet_is_pending():
     chunker = Chunker(150, 3)
     assert chunker.feed("The bees are a remarkable and **mysterious**") == ["The bees are a remarkable"]

@@ -9,7 +9,8 @@ from conversation.chunker import Chunker
 from conftest import write_config
 from conversation.config import load_config
 from conversation.dialogue import Dialogue
-from conversation.repeats import NOTHING_NEW, NUDGE, RepeatGuard, is_nothing_new, near_duplicate, recites
+from conversation.repeats import (NOTHING_NEW, NUDGE, RepeatGuard, ends_a_sentence, is_nothing_new, near_duplicate,
+                                  recites)
 from llm.base import CUT_SHORT, Generation
 
 pytestmark = pytest.mark.fast
@@ -300,3 +301,14 @@ def test_a_short_opening_waits_for_what_follows_so_a_repeat_after_it_is_not_left
 def test_a_new_reply_is_said_whole_and_an_empty_one_is_left_to_the_caller():
     assert " ".join(say(ScriptedChat(BEES), BREAKFAST)) == BEES
     assert say(ScriptedChat("")) == []
+
+
+
+def test_an_opening_that_trails_off_is_judged_with_what_follows():
+    """Cut at its ellipsis to be voiced sooner, "The ocean..." is no sentence a reply could end on."""
+    earlier = "Oceans are vast, and they hide whole mountain ranges under the waves."
+    copied = "The ocean... they hide whole mountain ranges under the waves."
+    fresh = "The ocean covers most of the planet and feeds the rain."
+    chat = ScriptedChat(copied, fresh)
+    assert " ".join(say(chat, earlier, asked="Tell me one thing about the ocean.")) == fresh
+    assert not ends_a_sentence("The ocean...") and ends_a_sentence("What...?")
