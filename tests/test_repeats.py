@@ -303,7 +303,6 @@ def test_a_new_reply_is_said_whole_and_an_empty_one_is_left_to_the_caller():
     assert say(ScriptedChat("")) == []
 
 
-
 def test_an_opening_that_trails_off_is_judged_with_what_follows():
     """Cut at its ellipsis to be voiced sooner, "The ocean..." is no sentence a reply could end on."""
     earlier = "Oceans are vast, and they hide whole mountain ranges under the waves."
