@@ -147,18 +147,19 @@ def is_nothing_new(reply: str) -> bool:
 RECITAL = "recites the system prompt"
 
 
-# For a second try, just before the user's words: the evaluated prompt prefix stays as it was. Measured
-# against "Say something new, and do not begin the way your earlier replies began." (dialogue benchmark,
-# 3 seeds): as few second tries said nothing new (1 against 2 of 120 replies), and they answered more directly.
-NUDGE = "Answer this question directly, in new words."
+def less_repetitive(generation: Generation, refused_openings: Iterable[str]) -> Generation:
+    """A next try's settings: hotter sampling, stronger penalties, and no refused opening again.
 
-
-def less_repetitive(messages: list[Message], generation: Generation) -> tuple[list[Message], Generation]:
-    """A second try's prompt and settings: a nudge, hotter sampling and stronger penalties."""
-    nudged = [*messages[:-1], {"role": "system", "content": NUDGE}, messages[-1]]
-    return nudged, replace(generation, temperature=max(generation.temperature, 0.9),
-                           frequency_penalty=max(generation.frequency_penalty, 1.0),
-                           presence_penalty=max(generation.presence_penalty, 0.6))
+    The prompt stays as it was: read for the first try, a second try's first token
+    comes at once. Against a second try nudged "Answer this question directly, in new
+    words." just before the user's words (dialogue benchmark, 60 typed turns, seeds
+    2-4): 40 replies asked for twice, not 52; 5 unfinished, not 6; 7 sharing an
+    opening, not 15; the first spoken piece p90 342-384 ms, not 364-520.
+    """
+    return replace(generation, temperature=max(generation.temperature, 0.9),
+                   frequency_penalty=max(generation.frequency_penalty, 1.0),
+                   presence_penalty=max(generation.presence_penalty, 0.6),
+                   avoid_openings=tuple(dict.fromkeys([*generation.avoid_openings, *refused_openings])))
 
 
 def without_history(messages: list[Message]) -> list[Message]:
@@ -269,14 +270,16 @@ class RepeatGuard:
         says so.
 
         In a typed replay of a 200-question spoken conversation, the third try from
-        the question alone at the first settings said nothing new 7 times; with
-        the second try's nudge and settings 4 times, and judged whole once.
+        the question alone at the first settings said nothing new 7 times; at a
+        second try's settings (then nudged in words) 4 times, and judged whole once.
         """
-        tries = [(messages, generation), less_repetitive(messages, generation),
-                 less_repetitive(without_history(messages), generation)]
-        for prompt, settings in tries:
+        prompts = [messages, messages, without_history(messages)]
+        settings, openings = generation, []  # each try's first piece: no later try begins with it
+        for prompt in prompts:
+            if self.attempts:
+                settings = less_repetitive(generation, openings)
             self.attempts += 1
-            self.last_try = self.attempts == len(tries)
+            self.last_try = self.attempts == len(prompts)
             # The last try is judged whole, so its opening is not judged on the words ahead of its pieces.
             cut = _cut(stream(prompt, settings), new_chunker(), self.asked, look_ahead=not self.last_try)
             async with aclosing(cut) as units:
@@ -285,6 +288,8 @@ class RepeatGuard:
                         if drafts:
                             yield unit
                         continue
+                    if len(openings) < self.attempts:
+                        openings.append(unit.pieces[0])
                     if not self.admit(" ".join(unit.pieces), unit.ahead):
                         break
                     for piece in unit.pieces:  # as the chunker cut them: a short first clause is voiced sooner

@@ -20,6 +20,9 @@ class Generation:
     presence_penalty: float = 0.0
     repeat_penalty: float = 1.0  # llama.cpp's own; servers ignore it
     seed: int | None = None  # llama.cpp's sampling seed, for runs that can be repeated; None: its own
+    # Texts the reply must not begin with (a second try's refused openings): the local model never samples
+    # their first token; a server, whose tokens are unknown, is asked in words.
+    avoid_openings: tuple[str, ...] = ()
 
 
 class CutShort(str):

@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import AsyncIterator
 
+import numpy as np
+
 from .base import CUT_SHORT, Generation, LlmError, Message
 from .settings import LlmSettings
 
@@ -107,7 +109,8 @@ class EmbeddedChat:
             return iter(self._llama.create_chat_completion(
                 messages, stream=True, temperature=generation.temperature, max_tokens=generation.max_tokens,
                 repeat_penalty=generation.repeat_penalty, frequency_penalty=generation.frequency_penalty,
-                presence_penalty=generation.presence_penalty, seed=generation.seed))
+                presence_penalty=generation.presence_penalty, seed=generation.seed,
+                logits_processor=self._first_token_ban(generation.avoid_openings)))
 
         pieces = await loop.run_in_executor(self._thread, start)
         try:
@@ -123,6 +126,25 @@ class EmbeddedChat:
         finally:
             # Closing on the model's thread stops generation; no token is computed after.
             await asyncio.shield(loop.run_in_executor(self._thread, pieces.close))
+
+    def _first_token_ban(self, openings: tuple[str, ...]):
+        """A logits processor that keeps the reply's first token from being any opening's first token."""
+        if not openings:
+            return None
+        from llama_cpp import LogitsProcessorList
+
+        banned = sorted({tokens[0] for text in openings
+                         if (tokens := self._llama.tokenize(text.strip().encode(), add_bos=False, special=False))})
+        sampled = 0  # tokens sampled so far: the processor runs once before each
+
+        def ban(_input_ids, scores):
+            nonlocal sampled
+            if sampled == 0:
+                scores[banned] = -np.inf
+            sampled += 1
+            return scores
+
+        return LogitsProcessorList([ban])
 
     async def aclose(self) -> None:
         self._thread.shutdown(wait=True)

@@ -6,6 +6,8 @@ from typing import AsyncIterator
 from .base import CUT_SHORT, Generation, LlmError, Message
 from .settings import LlmSettings
 
+OPENING_WORDS = 4  # of an opening to avoid, quoted: enough to recognise it
+
 
 class OpenAIChat:
     def __init__(self, settings: LlmSettings):
@@ -31,7 +33,8 @@ class OpenAIChat:
         where = self.settings.base_url
         try:
             stream = await self._client.chat.completions.create(
-                model=generation.model or self.settings.model, messages=messages, stream=True,
+                model=generation.model or self.settings.model, stream=True,
+                messages=asked_to_avoid(messages, generation.avoid_openings),
                 temperature=generation.temperature, max_tokens=generation.max_tokens,
                 frequency_penalty=generation.frequency_penalty, presence_penalty=generation.presence_penalty,
                 **({} if generation.seed is None else {"seed": generation.seed}))
@@ -58,6 +61,15 @@ class OpenAIChat:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.close()
+
+
+def asked_to_avoid(messages: list[Message], openings: tuple[str, ...]) -> list[Message]:
+    """The prompt with a line just before the user's words asking for none of these openings."""
+    if not openings:
+        return messages
+    quoted = " or ".join(f'"{" ".join(text.split()[:OPENING_WORDS])}"' for text in openings)
+    line = f"Answer this question directly, in new words, and do not begin with {quoted}."
+    return [*messages[:-1], {"role": "system", "content": line}, messages[-1]]
 
 
 def _short(text: str) -> str:

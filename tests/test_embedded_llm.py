@@ -115,3 +115,18 @@ def test_one_seed_gives_the_same_reply_and_another_seed_another(chat):
     first = asyncio.run(sampled(1))
     assert asyncio.run(sampled(1)) == first
     assert any(asyncio.run(sampled(seed)) != first for seed in (2, 3, 4))
+
+
+
+def test_a_reply_told_to_avoid_openings_begins_otherwise(chat):
+    """A second try: "The capital of France is Paris." refused, the likeliest reply began so again."""
+    async def greedy(*avoid):
+        generation = Generation(temperature=0.0, max_tokens=12, avoid_openings=avoid)
+        return "".join([piece async for piece in chat.stream([SYSTEM, QUESTION], generation)])
+
+    likeliest = asyncio.run(greedy())
+    other = asyncio.run(greedy(likeliest))
+    assert other.split()[0] != likeliest.split()[0] and "Paris" in other, (likeliest, other)
+    third = asyncio.run(greedy(likeliest, other))
+    assert third.split()[0] not in {likeliest.split()[0], other.split()[0]}
+    assert asyncio.run(greedy()) == likeliest, "the ban was for those replies only"

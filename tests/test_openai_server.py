@@ -102,6 +102,18 @@ def test_generation_model_overrides_the_configured_one():
     assert request.body["temperature"] == 0.0
 
 
+def test_openings_to_avoid_are_asked_for_in_words_just_before_the_users():
+    """A server's tokens are unknown: a second try's refused opening cannot be banned, only named."""
+    avoid = ("The answer to this question is that", "Sure!")
+    with ChatServer(delay_s=0) as server:
+        pieces, error = asyncio.run(stream_with(settings(server), Generation(0.9, 5, avoid_openings=avoid)))
+        (request,) = server.wait_for_requests(1)
+    assert error is None and "".join(pieces) == REPLY
+    *before, line, asked = request.body["messages"]
+    assert before == MESSAGES[:-1] and asked == MESSAGES[-1] and line["role"] == "system"
+    assert '"The answer to this" or "Sure!"' in line["content"]
+
+
 def test_a_seed_is_sent_when_set():
     with ChatServer(delay_s=0) as server:
         pieces, error = asyncio.run(stream_with(settings(server), Generation(0.5, 5, seed=7)))

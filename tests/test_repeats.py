@@ -9,8 +9,7 @@ from conversation.chunker import Chunker
 from conftest import write_config
 from conversation.config import load_config
 from conversation.dialogue import Dialogue
-from conversation.repeats import (NOTHING_NEW, NUDGE, RepeatGuard, ends_a_sentence, is_nothing_new, near_duplicate,
-                                  recites)
+from conversation.repeats import NOTHING_NEW, RepeatGuard, ends_a_sentence, is_nothing_new, near_duplicate, recites
 from llm.base import CUT_SHORT, Generation
 
 pytestmark = pytest.mark.fast
@@ -166,9 +165,11 @@ def test_a_reply_that_opens_with_a_repeat_is_generated_once_more_less_repetitive
     assert " ".join(say(chat, BREAKFAST)) == BEES
     (first, first_settings), (second, second_settings) = chat.requests
     assert chat.finished == [False, True], "the repeat was not generated to its end"
-    assert second[-2:] == [{"role": "system", "content": NUDGE}, first[-1]] and second[:-2] == first[:-1]
+    assert second == first, "the prompt read for the first try is asked again: its first token comes at once"
     assert second_settings.temperature > first_settings.temperature
     assert second_settings.frequency_penalty > first_settings.frequency_penalty
+    refused, = second_settings.avoid_openings
+    assert WEEKEND.startswith(refused) and not first_settings.avoid_openings
 
 
 def test_a_second_try_shaped_like_an_earlier_reply_is_said_rather_than_nothing_new():
@@ -221,13 +222,15 @@ def test_with_a_seed_each_reply_samples_with_its_own(tmp_path):
     assert len(set(seeds)) == 3
 
 
-def test_a_third_try_hears_only_the_question_and_the_nudge():
+def test_a_third_try_hears_only_the_system_prompt_and_the_question_and_begins_like_neither_try():
     """The model cannot copy a reply it does not see."""
-    chat = ScriptedChat(WEEKEND, WEEKEND, BEES)
+    again = "A healthy breakfast is a great way to start your day and to fuel your body and mind throughout the day."
+    chat = ScriptedChat(WEEKEND, again, BEES)
     assert " ".join(say(chat, BREAKFAST)) == BEES
     third, settings = chat.requests[2]
-    assert [m["role"] for m in third] == ["system", "system", "user"] and third[-1] == chat.requests[0][0][-1]
-    assert third[1]["content"] == NUDGE and settings.temperature >= 0.9
+    assert third == [chat.requests[0][0][0], chat.requests[0][0][-1]] and settings.temperature >= 0.9
+    assert [WEEKEND.startswith(text) for text in settings.avoid_openings] == [True, False]
+    assert again.startswith(settings.avoid_openings[1])
 
 
 def test_a_third_try_is_judged_whole_not_at_every_word_it_could_be_cut_at():
