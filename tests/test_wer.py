@@ -33,3 +33,20 @@ def test_a_clip_passes_within_one_point(agent, whisper, passed):
     entry = ClipWer("clip.wav", "reference", agent, whisper, turns=1, pipeline="", whisper="")
     assert TOLERANCE == 0.01
     assert entry.passed is passed
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_an_utterance_over_30_s_is_decoded_knowing_what_was_said_before(speech_dir):
+    """Its windows conditioned on the text before, as transcribe() does: unconditioned, the 37 s
+    utterance in silero's clip was heard "Thomas Piketty in his book ... I use for a 4% global wealth tax"."""
+    from audio_io.files import read_audio
+    from stt.settings import SttSettings
+    from stt.whisper import WhisperTranscriber
+
+    audio, rate = read_audio(speech_dir / "silero-vad_test.wav")
+    transcriber = WhisperTranscriber(SttSettings())
+    transcriber.load()
+    heard = transcriber.transcribe(audio[int(9.04 * rate):int(46.6 * rate)]).text  # as the agent cut it
+    assert heard.startswith("That is to say much of political philosophy")
+    assert "argues for a 4% global wealth tax." in heard
