@@ -117,7 +117,6 @@ def test_one_seed_gives_the_same_reply_and_another_seed_another(chat):
     assert any(asyncio.run(sampled(seed)) != first for seed in (2, 3, 4))
 
 
-
 def test_a_reply_told_to_avoid_openings_begins_otherwise(chat):
     """A second try: "The capital of France is Paris." refused, the likeliest reply began so again."""
     async def greedy(*avoid):
