@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import AsyncIterator
@@ -12,7 +14,12 @@ import numpy as np
 from .base import CUT_SHORT, Generation, LlmError, Message
 from .settings import LlmSettings
 
+log = logging.getLogger(__name__)
+
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# A first token this late is logged with where the time went: once in nine benchmark runs one came 2.5 s
+# after asking, following a barge-in, and neither its prompt alone nor a replay of that history was slow.
+SLOW_FIRST_TOKEN_S = 0.5
 READ_STEP_MESSAGES = 2  # a user's turn and its reply: some 60 tokens, under 100 ms on one thread
 
 
@@ -98,11 +105,15 @@ class EmbeddedChat:
 
     async def stream(self, messages: list[Message], generation: Generation) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
+        asked = time.perf_counter()
         self._streams += 1
-        for end in self._unread_steps(messages):
+        steps = self._unread_steps(messages)
+        for end in steps:
             await self._read_prefix(messages[:end], self.settings.n_threads_batch)
+        reading_from = []
 
         def start():
+            reading_from.append(time.perf_counter())
             # A reply's prompt is read while nothing else runs: the transcript is done, no audio is made yet.
             self._read_with(self.settings.n_threads_batch)
             self._read = messages
@@ -116,6 +127,9 @@ class EmbeddedChat:
         try:
             while True:
                 chunk = await loop.run_in_executor(self._thread, next, pieces, None)
+                if asked is not None:
+                    _log_if_slow(time.perf_counter() - asked, reading_from[0] - asked, len(steps), len(messages))
+                    asked = None
                 if chunk is None:
                     return
                 choice = chunk["choices"][0]
@@ -149,6 +163,13 @@ class EmbeddedChat:
     async def aclose(self) -> None:
         self._thread.shutdown(wait=True)
         self._llama = None
+
+
+def _log_if_slow(waited: float, before_reading: float, steps: int, messages: int) -> None:
+    if waited > SLOW_FIRST_TOKEN_S:
+        log.warning("first token %.0f ms after asking: the prompt's last part began to be read after %.0f ms "
+                    "(behind %d steps of unread history and whatever held the model's thread); %d messages",
+                    waited * 1000, before_reading * 1000, steps, messages)
 
 
 def _shared_start(earlier: list[Message], messages: list[Message]) -> int:

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
+import time
 
 import pytest
 
 from llm.base import CutShort, Generation
-from llm.embedded import READ_STEP_MESSAGES, EmbeddedChat
+from llm.embedded import READ_STEP_MESSAGES, SLOW_FIRST_TOKEN_S, EmbeddedChat
 from llm.settings import LlmSettings
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -129,3 +132,17 @@ def test_a_reply_told_to_avoid_openings_begins_otherwise(chat):
     third = asyncio.run(greedy(likeliest, other))
     assert third.split()[0] not in {likeliest.split()[0], other.split()[0]}
     assert asyncio.run(greedy()) == likeliest, "the ban was for those replies only"
+
+
+def test_a_late_first_token_is_logged_with_where_the_time_went(chat, caplog):
+    async def reply_while_the_thread_is_busy():
+        chat._thread.submit(time.sleep, SLOW_FIRST_TOKEN_S + 0.1)  # another model's work, say
+        return await reply(chat, [SYSTEM, QUESTION])
+
+    with caplog.at_level(logging.WARNING, logger="llm.embedded"):
+        asyncio.run(reply(chat, [SYSTEM, QUESTION]))
+        assert not caplog.records, "a prompt read at once"
+        asyncio.run(reply_while_the_thread_is_busy())
+    [record] = caplog.records
+    waited_ms = int(re.search(r"began to be read after (\d+) ms", record.getMessage()).group(1))
+    assert waited_ms >= (SLOW_FIRST_TOKEN_S + 0.1) * 1000 - 10, record.getMessage()
