@@ -153,7 +153,7 @@ def less_repetitive(generation: Generation, refused_openings: Iterable[str]) -> 
     The prompt stays as it was: read for the first try, a second try's first token
     comes at once. Against a second try nudged "Answer this question directly, in new
     words." just before the user's words (dialogue benchmark, 60 typed turns, seeds
-    2-4): 40 replies asked for twice, not 52; 5 unfinished, not 6; 7 sharing an
+    2-4): 40 replies asked for twice, not 52; 5 unfinished, not 6; 5 sharing an
     opening, not 15; the first spoken piece p90 342-384 ms, not 364-520.
     """
     return replace(generation, temperature=max(generation.temperature, 0.9),
