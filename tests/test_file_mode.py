@@ -8,6 +8,7 @@ from conversation.turn import TIMESTAMPS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
+BLOCK_S = 0.02  # audio.block_ms
 SPEAKING_CLIPS = ["faster-whisper_jfk.flac", "lhotse_ES2011a.Headset-0-40s-46s.wav", "silero-vad_test.wav"]
 
 
@@ -56,7 +57,12 @@ def test_timestamps_present_and_in_order(replayed, clip):
     for turn in replayed(clip).turns:
         times = [turn[name] for name in TIMESTAMPS]
         assert all(t is not None for t in times), turn
-        assert times == sorted(times), dict(zip(TIMESTAMPS, times))
+        # The file replay's device reads each output block at its first sample's time; on a busy machine
+        # it reads it a little late, and audio synthesized meanwhile plays from that block's start
+        # (once: first audio 5.121, playback 5.120). A real device plays a block later still.
+        *work, first_audio, playback = times
+        assert work == sorted(work) and work[-1] <= first_audio, dict(zip(TIMESTAMPS, times))
+        assert playback >= first_audio - BLOCK_S, dict(zip(TIMESTAMPS, times))
         assert turn["voice_to_voice_ms"] == round((turn["playback_start"] - turn["speech_end"]) * 1000)
 
 
