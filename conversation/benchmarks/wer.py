@@ -13,9 +13,9 @@ For every clip with speech in it, two transcripts of the same audio:
   same model, compute type, language and beam size (the config's `stt`),
   everything else left at faster-whisper's defaults.
 
-Each is scored against the clip's reference transcript (MANIFEST.tsv, or
-KNOWN_REFERENCES where the words read are known for certain) where there is
-one; where there is none, the agent's transcript is scored against
+Each is scored against the clip's reference transcript (MANIFEST.tsv; for
+an excerpt, EXCERPT_REFERENCES, where its words are known for certain) where
+there is one; where there is none, the agent's transcript is scored against
 transcribe()'s text. A clip passes when the agent's WER is within
 TOLERANCE (1 point) of transcribe()'s.
 
@@ -47,11 +47,12 @@ TOLERANCE = 0.01  # one point of WER
 # Clips of which only a part is measured: name -> (start s, end s, why).
 EXCERPTS = {"faster-whisper_multilingual.mp3": (0.0, 30.0, "English only: the English reading ends at 29.1 s, "
                                                              "the German starts at 31.0 s")}
-# References the manifest lacks, where what is said is known for certain. The multilingual clip's English
-# half reads the MIT licence's grant and its condition, leaving out the parenthesis (the "Software"): no
-# transcript of it has those words, by tiny.en here or by the multilingual tiny in faster-whisper's own
-# tests, while those hear the rest word for word ("... and this permission notice, shall be included ...").
-KNOWN_REFERENCES = {"faster-whisper_multilingual.mp3": (
+# What an excerpt says, where known for certain (the manifest's reference is the whole clip's). The
+# multilingual clip's English half reads the MIT licence's grant and its condition, leaving out the
+# parenthesis (the "Software"): no transcript of it has those words, by tiny.en here or by the multilingual
+# tiny in faster-whisper's own tests, while those hear the rest word for word ("... and this permission
+# notice, shall be included ...").
+EXCERPT_REFERENCES = {"faster-whisper_multilingual.mp3": (
     "Permission is hereby granted, free of charge, to any person obtaining a copy of this software and associated "
     "documentation files, to deal in the Software without restriction, including without limitation the rights "
     "to use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies of the Software, and to "
@@ -118,7 +119,7 @@ def measure(config, clips: Path | str | Iterable[Path | str] | None, out_dir: Pa
     scored = []
     for clip, heard, excerpt, replay in results:
         pipeline = " ".join(turn["user_text"] for turn in replay.turns if turn.get("user_text"))
-        reference = KNOWN_REFERENCES.get(clip.name) or references.get(clip.name)
+        reference = EXCERPT_REFERENCES.get(clip.name) if excerpt else references.get(clip.name)
         versus = word_error_rate(whisper[heard], pipeline)
         if reference is not None:
             entry = ClipWer(clip.name, "reference", word_error_rate(reference, pipeline),
