@@ -54,7 +54,7 @@ def test_a_voice_that_cannot_speak_the_language_is_said_once(tmp_path, xtts_chec
     result = replay(scenario["path"], tmp_path, **xtts_overrides(xtts_checkpoint, tmp_path),
                     **{"personas.assistant.language": "de"})
     (turn,) = result.turns
-    assert turn["command"] == "voice:joe" and turn["voice"] == "joe"
+    assert turn["command"] == "voice:joe" and turn["voice"] == "joe", (turn, result.console)
     assert turn["reply_language"] == "en"  # said in a language joe speaks, not mangled German
     errors = [line for line in result.console if line.startswith("error:")]
     assert errors == ["error: the Piper voice 'joe' speaks English, not German; "
