@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 _SWITCH = re.compile(r"^(?:please\s+)?(?:switch|change|talk)\s+to\s+(?:the\s+)?(?P<name>.+?)(?:\s+persona)?$")
 _VOICE = re.compile(r"^(?:please\s+)?(?:use|switch to|change to)\s+(?:the\s+)?(?P<name>.+?)\s+voice$")
+# Long enough that one misheard sound leaves them unmistakable before "to": Whisper heard
+# "Twitch to the Assistant." in three replays of one sitting.
+_LONG_VERBS = ("switch", "change")
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,21 @@ def _closest(wanted: str, names: list[str]) -> str | None:
     return near[0] if len(near) == 1 else None
 
 
+def _heard_verb(said: str) -> str:
+    """'twitch to the assistant' -> 'switch to the assistant'; the name must still be one we know."""
+    words = said.split(" ")
+    at = 1 if words[0] == "please" else 0
+    if len(words) > at + 1 and words[at + 1] == "to" and words[at] not in _LONG_VERBS:
+        near = [verb for verb in _LONG_VERBS if _edits(words[at], verb) == 1]
+        if near:
+            words[at] = near[0]
+    return " ".join(words)
+
+
 def parse_command(text: str, personas: list[str], voices: list[str]) -> Command | None:
     """'Switch to storyteller.' -> Command('persona', 'storyteller'); None if not a command."""
     said = re.sub(r"[^\w' ]+", " ", text.lower()).strip()
-    said = re.sub(r"\s+", " ", said)
+    said = _heard_verb(re.sub(r"\s+", " ", said))
     for pattern, kind, names in ((_VOICE, "voice", voices), (_SWITCH, "persona", personas)):
         match = pattern.match(said)
         if match:

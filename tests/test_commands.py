@@ -16,6 +16,10 @@ VOICES = ["joe", "joe_slow", "joe_fast"]
     ("Switch to the storytellers.", Command("persona", "storyteller")),
     ("Change to a coat.", None),  # two sounds from "coach": too far
     ("Use the joe flow voice.", Command("voice", "joe_slow")),  # one sound from joe_slow, far from joe_fast
+    ("Twitch to the Assistant.", Command("persona", "assistant")),  # a misheard verb
+    ("Please stitch to the coach.", Command("persona", "coach")),
+    ("Twitch to the pirate.", None),
+    ("Swim to the coach.", None),  # two sounds from "switch"
     ("Switch to the pirate.", None),  # no such persona: an ordinary question
     ("Can you switch to storyteller mode later and tell me why?", None),
     ("I use the voice of reason.", None),
