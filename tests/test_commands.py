@@ -19,7 +19,7 @@ VOICES = ["joe", "joe_slow", "joe_fast"]
     ("Twitch to the Assistant.", Command("persona", "assistant")),  # a misheard verb
     ("Please stitch to the coach.", Command("persona", "coach")),
     ("Twitch to the pirate.", None),
-    ("Swim to the coach.", None),  # two sounds from "switch"
+    ("Swim to the coach.", None),  # too far from "switch"
     ("Switch to the pirate.", None),  # no such persona: an ordinary question
     ("Can you switch to storyteller mode later and tell me why?", None),
     ("I use the voice of reason.", None),
