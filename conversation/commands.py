@@ -45,10 +45,10 @@ def _heard_verb(said: str) -> str:
     """'twitch to the assistant' -> 'switch to the assistant'; the name must still be one we know."""
     words = said.split(" ")
     at = 1 if words[0] == "please" else 0
-    if len(words) > at + 1 and words[at + 1] == "to" and words[at] not in _LONG_VERBS:
-        near = [verb for verb in _LONG_VERBS if _edits(words[at], verb) == 1]
-        if near:
-            words[at] = near[0]
+    if len(words) > at + 1 and words[at + 1] == "to":
+        for verb in _LONG_VERBS:
+            if _edits(words[at], verb) == 1:
+                words[at] = verb
     return " ".join(words)
 
 
