@@ -9,12 +9,17 @@ import numpy as np
 
 from .base import Transcript
 from .hallucinations import collapse_repeats, is_hallucination, normalize
+from .pauses import parts_at_pauses
 from .settings import SttSettings
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000  # Whisper's only input rate; audio_io's too, but stages never import each other
 FULL_WINDOW_FRAMES = 3000  # Whisper's 30 s window, in 10 ms feature frames
+# A longer utterance is decoded in parts cut at pauses (pauses.py); with the trimmed window's margin
+# the longest fits one 30 s window, and none is so short that it lacks the context to be heard right.
+LONGEST_PART_S = 28.0
+SHORTEST_PART_S = 10.0
 
 
 class WhisperModelMissing(Exception):
@@ -62,9 +67,18 @@ class WhisperTranscriber:
         if self._model is None:
             raise RuntimeError("load() the transcriber first")
         language = None if self.settings.language in (None, "auto") else self.settings.language
-        if self.settings.trim_window:
-            return self._filtered(*self._transcribe_trimmed(audio, language))
-        return self._filtered(*self._transcribe_full(audio, language))
+        decode = self._transcribe_trimmed if self.settings.trim_window else self._transcribe_full
+        heard: list[Transcript] = []
+        for part in parts_at_pauses(audio, SAMPLE_RATE, LONGEST_PART_S, SHORTEST_PART_S):
+            # Each part knows what was said before it, as transcribe() conditions each window.
+            previous = " ".join(transcript.text for transcript in heard if transcript.text)
+            heard.append(self._filtered(*decode(part, language, previous)))
+        if len(heard) == 1:
+            return heard[0]
+        spoken = [transcript for transcript in heard if transcript.text] or heard
+        return Transcript(" ".join(transcript.text for transcript in spoken).strip(), spoken[0].language,
+                          max(transcript.no_speech_prob for transcript in spoken),
+                          float(np.mean([transcript.avg_logprob for transcript in spoken])))
 
     def _filtered(self, text: str, language: str, no_speech: float, logprob: float) -> Transcript:
         text = collapse_repeats(text)
@@ -75,15 +89,11 @@ class WhisperTranscriber:
             text = ""
         return Transcript(text, language, no_speech, logprob)
 
-    def _transcribe_full(self, audio: np.ndarray, language: str | None) -> tuple[str, str, float, float]:
-        # With timestamps and each window conditioned on the text before it, as transcribe() decodes
-        # by default: an utterance over 30 s then goes on from where the window's last segment ended
-        # (without timestamps each next window began 30 s later sharp, and the word astride the cut was
-        # lost or misheard), knowing what was said (unconditioned, "Thomas Piketty in his book ...
-        # argues for a 4% global wealth tax" was heard "... I use for ..." in a 37 s utterance).
+    def _transcribe_full(self, audio: np.ndarray, language: str | None,
+                         previous: str = "") -> tuple[str, str, float, float]:
         segments, info = self._model.transcribe(
             audio, language=language, beam_size=self.settings.beam_size, condition_on_previous_text=True,
-            vad_filter=False, no_speech_threshold=self.settings.no_speech_threshold,
+            initial_prompt=previous or None, vad_filter=False, no_speech_threshold=self.settings.no_speech_threshold,
             log_prob_threshold=self.settings.log_prob_threshold)
         segments = [s for s in segments if normalize(s.text)]  # a segment of a lone "." says nothing
         text = " ".join(s.text.strip() for s in segments).strip()
@@ -91,7 +101,8 @@ class WhisperTranscriber:
         logprob = float(np.mean([s.avg_logprob for s in segments])) if segments else -10.0
         return text, info.language, no_speech, logprob
 
-    def _transcribe_trimmed(self, audio: np.ndarray, language: str | None) -> tuple[str, str, float, float]:
+    def _transcribe_trimmed(self, audio: np.ndarray, language: str | None,
+                            previous: str = "") -> tuple[str, str, float, float]:
         """Encode the utterance plus a silent margin, not a padded 30 s window.
 
         The encoder's cost scales with the window, so this is several times
@@ -105,7 +116,7 @@ class WhisperTranscriber:
         duration = len(audio) / SAMPLE_RATE
         window = max(duration + self.settings.window_margin_s, self.settings.min_window_s)
         if window > 30.0:
-            return self._transcribe_full(audio, language)
+            return self._transcribe_full(audio, language, previous)
         # Padding with real silence (not zero features) and a window of some
         # seconds keeps tiny models from repeating short utterances.
         padding = np.zeros(int((window - duration) * SAMPLE_RATE), dtype=np.float32)
@@ -119,10 +130,12 @@ class WhisperTranscriber:
             else:
                 language = "en"
         tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
-        prompt = list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
+        previous_tokens = tokenizer.encode(" " + previous.strip()) if previous else []
+        prompt = model.get_prompt(tokenizer, previous_tokens, without_timestamps=True)
         max_tokens = int(8 * duration) + 10  # fast speech is ~4 tokens/s
         result = model.model.generate(
-            encoded, [prompt], beam_size=self.settings.beam_size, max_length=len(prompt) + max_tokens,
+            encoded, [prompt], beam_size=self.settings.beam_size,
+            max_length=min(model.max_length, len(prompt) + max_tokens),
             return_scores=True, return_no_speech_prob=True, suppress_blank=True, suppress_tokens=[-1],
             no_repeat_ngram_size=0)[0]
         tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]

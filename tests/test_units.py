@@ -8,6 +8,7 @@ from conversation.end_of_turn import plainly_finished, required_silence, sounds_
 from conversation.heard import heard_text
 from llm.history import INTERRUPTED_NOTE, History
 from stt.hallucinations import collapse_repeats, is_hallucination
+from stt.pauses import parts_at_pauses
 from conftest import ROOT, write_config
 
 
@@ -190,11 +191,28 @@ def test_openai_environment_fills_the_llm_settings():
     ("Use the Joe voice. Use the Joe voice. Use the", "Use the Joe voice."),  # a loop cut mid-phrase
     ("I said use the Joe voice.", "I said use the Joe voice."),
     ("Stop it. Stop it.", "Stop it. Stop it."),  # twice, and nothing cut: speech
+    ("So when I think about normative questions, when I think about normative questions",
+     "So when I think about normative questions,"),  # a long phrase twice: starting over
+    ("I said turn it off. I said turn it off. Now.", "I said turn it off. Now."),  # or emphasis, meant once
     ("ask not what your country can do for you, ask what you can do for your country.",
      "ask not what your country can do for you, ask what you can do for your country."),
 ])
 def test_repetition_loops_are_collapsed(text, expected):
     assert collapse_repeats(text) == expected
+
+
+def test_a_long_utterance_is_cut_at_its_pauses_into_parts_one_window_holds():
+    rate = 16000
+    speech = np.random.default_rng(0).uniform(-0.5, 0.5, 60 * rate).astype(np.float32)
+    pauses = {14: 0.4, 25: 0.25, 40: 0.5}  # s: length; the shorter one at 25 s is also less quiet
+    for start, length in pauses.items():
+        speech[start * rate:int((start + length) * rate)] *= 0.05 if start == 25 else 0.001
+    parts = parts_at_pauses(speech, rate, longest_s=28, shortest_s=10)
+    assert np.array_equal(np.concatenate(parts), speech)
+    # The first part may hold 28 s: of its pauses, the one at 14 s is the quietest; then the one at 40 s.
+    cuts = np.cumsum([len(part) for part in parts])[:-1] / rate
+    assert len(cuts) == 2 and 14 < cuts[0] < 14.4 and 40 < cuts[1] < 40.5
+    assert [len(part) for part in parts_at_pauses(speech[:28 * rate], rate, 28, 10)] == [28 * rate]
 
 
 def test_the_reply_language_follows_the_persona_or_the_user():
