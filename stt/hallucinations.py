@@ -32,12 +32,26 @@ def is_hallucination(text: str, no_speech_prob: float, avg_logprob: float) -> bo
 
 
 _REPEATS = re.compile(r"\b((?:[\w']+[\s,.]+){1,8}?)\1{2,}", re.IGNORECASE)
+# Words: a phrase this long said twice in a row is Whisper starting over ("So when I think about normative
+# questions, when I think about normative questions," from one saying), or a speaker's emphasis, which
+# said once means the same. Shorter ones are speech ("very very good", "Stop it. Stop it.").
+DOUBLED_PHRASE_WORDS = 5
 
 
 def collapse_repeats(text: str) -> str:
-    """Cut Whisper's repetition loops: a phrase said three or more times in a row is said once,
-    and so is a phrase said twice at the end and cut off as it starts a third time."""
-    return _collapse_cut_loop(_REPEATS.sub(r"\1", text + " ").strip())
+    """Cut Whisper's repetition loops: a phrase said three or more times in a row is said once, and so
+    is a phrase said twice at the end and cut off as it starts a third time, or a long one said twice."""
+    return _collapse_doubled(_collapse_cut_loop(_REPEATS.sub(r"\1", text + " ").strip()))
+
+
+def _collapse_doubled(text: str) -> str:
+    words = text.split()
+    keys = [normalize(word) for word in words]
+    for size in range(len(words) // 2, DOUBLED_PHRASE_WORDS - 1, -1):
+        for start in range(len(words) - 2 * size + 1):
+            if keys[start:start + size] == keys[start + size:start + 2 * size]:
+                return _collapse_doubled(" ".join(words[:start + size] + words[start + 2 * size:]))
+    return text
 
 
 def _collapse_cut_loop(text: str) -> str:
