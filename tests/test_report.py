@@ -46,6 +46,7 @@ def test_percentile_ignores_none():
     ("IN 1813.", "in 1813"),
     ("twenty-one people, one hundred and five", "21 people 100 and 5"),
     ("It's 3,000 dollars", "its 3000 dollars"),
+    ("no account of, um, where we are", "no account of where we are"),
 ])
 def test_normalize_words(text, words):
     assert normalize_words(text) == words.split()

@@ -36,11 +36,15 @@ _TENS = {word: 10 * n for n, word in enumerate("_ _ twenty thirty forty fifty si
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
 
 
+# Hesitations, which a transcript may or may not write: left out of WER as Whisper's own English normalizer does.
+_FILLERS = {"hmm", "mm", "mhm", "mmm", "uh", "um"}
+
+
 def normalize_words(text: str) -> list[str]:
-    """Lowercase words without punctuation, numbers as digits ("eighteen thirteen" -> "1813")."""
+    """Lowercase words without punctuation or fillers, numbers as digits ("eighteen thirteen" -> "1813")."""
     text = text.lower().replace("-", " ")
     text = re.sub(r"(?<=\d),(?=\d{3})", "", text)  # 1,000 -> 1000
-    words = re.sub(r"[^\w\s']|_", " ", text).replace("'", "").split()
+    words = [word for word in re.sub(r"[^\w\s']|_", " ", text).replace("'", "").split() if word not in _FILLERS]
     words = _number_words_to_digits(words)
     return _join_digit_runs(words)
 
