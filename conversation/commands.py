@@ -5,7 +5,8 @@ import re
 from dataclasses import dataclass
 
 _SWITCH = re.compile(r"^(?:please\s+)?(?:switch|change|talk)\s+to\s+(?:the\s+)?(?P<name>.+?)(?:\s+persona)?$")
-_VOICE = re.compile(r"^(?:please\s+)?(?:use|switch to|change to)\s+(?:the\s+)?(?P<name>.+?)\s+voice$")
+# "voice" as Whisper hears it after a name: "Use the Joe boys." in one replay of "Use the joe voice.".
+_VOICE = re.compile(r"^(?:please\s+)?(?:use|switch to|change to)\s+(?:the\s+)?(?P<name>.+?)\s+(?:voices?|boys)$")
 # Long enough that one misheard sound leaves them unmistakable before "to": Whisper heard
 # "Twitch to the Assistant." in three replays of one sitting.
 _LONG_VERBS = ("switch", "change")

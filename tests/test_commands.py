@@ -12,6 +12,9 @@ VOICES = ["joe", "joe_slow", "joe_fast"]
     ("Use the Joe slow voice.", Command("voice", "joe_slow")),
     ("use the joe-fast voice", Command("voice", "joe_fast")),
     ("Use the job voice.", Command("voice", "joe")),  # Whisper mishearing a short name
+    ("Use the Joe boys.", Command("voice", "joe")),  # ... or "voice" after it
+    ("Use the Joe Slow voices.", Command("voice", "joe_slow")),
+    ("Use the pirate boys.", None),  # no such voice
     ("Switch to the story teller.", Command("persona", "storyteller")),
     ("Switch to the storytellers.", Command("persona", "storyteller")),
     ("Change to a coat.", None),  # two sounds from "coach": too far
