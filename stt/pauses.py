@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-HOP = 160  # 10 ms at 16 kHz
+HOP_S = 0.01  # loudness is judged 10 ms at a time, at any sample rate
 QUIET_SPAN = 20  # hops: a pause between words lasts 200 ms or more, a quiet consonant less
 
 
@@ -20,17 +20,17 @@ def parts_at_pauses(audio: np.ndarray, rate: int, longest_s: float, shortest_s: 
     longest, shortest = int(longest_s * rate), int(shortest_s * rate)
     parts, start = [], 0
     while len(audio) - start > longest:
-        cut = start + shortest + _quietest(audio[start + shortest:start + longest])
+        cut = start + shortest + _quietest(audio[start + shortest:start + longest], int(HOP_S * rate))
         parts.append(audio[start:cut])
         start = cut
     parts.append(audio[start:])
     return parts
 
 
-def _quietest(audio: np.ndarray) -> int:
+def _quietest(audio: np.ndarray, hop: int) -> int:
     """The sample in the middle of the quietest QUIET_SPAN hops."""
-    hops = len(audio) // HOP
-    power = np.square(audio[:hops * HOP].reshape(hops, HOP), dtype=np.float64).mean(axis=1)
+    hops = len(audio) // hop
+    power = np.square(audio[:hops * hop].reshape(hops, hop), dtype=np.float64).mean(axis=1)
     span = min(QUIET_SPAN, hops)
     loudness = np.convolve(power, np.ones(span) / span, mode="valid")
-    return (int(np.argmin(loudness)) + span // 2) * HOP
+    return (int(np.argmin(loudness)) + span // 2) * hop
