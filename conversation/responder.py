@@ -23,7 +23,7 @@ from .dialogue import Dialogue
 from .end_of_turn import is_own_echo, plainly_finished, required_silence, sounds_complete
 from .heard import heard_text
 from .models import Models
-from .repeats import Draft, RepeatGuard
+from .repeat_guard import Draft, RepeatGuard
 from .reporter import Reporter
 from .task_scope import TaskScope
 from .turn import Turn

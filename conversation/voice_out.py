@@ -14,7 +14,7 @@ from audio_io.resample import StreamResampler
 from tts.base import SpeechRequest, Synthesizer
 
 from .model_thread import ModelThread
-from .repeats import Draft
+from .repeat_guard import Draft
 
 SILENCE_LEVEL = 0.01
 

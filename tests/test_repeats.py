@@ -9,7 +9,8 @@ from conversation.chunker import Chunker
 from conftest import write_config
 from conversation.config import load_config
 from conversation.dialogue import Dialogue
-from conversation.repeats import NOTHING_NEW, RepeatGuard, ends_a_sentence, is_nothing_new, near_duplicate, recites
+from conversation.repeat_guard import RepeatGuard
+from conversation.repeats import NOTHING_NEW, ends_a_sentence, is_nothing_new, near_duplicate, recites
 from llm.base import CUT_SHORT, Generation
 
 pytestmark = pytest.mark.fast

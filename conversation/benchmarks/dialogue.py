@@ -35,7 +35,8 @@ from llm.base import Generation
 from ..chunker import Chunker
 from ..config import ConfigError, load_config
 from ..dialogue import Dialogue
-from ..repeats import RepeatGuard, Said, cut_points, ends_a_sentence, is_nothing_new, opening, recites, words
+from ..repeat_guard import RepeatGuard
+from ..repeats import Said, cut_points, ends_a_sentence, is_nothing_new, opening, recites, words
 from .stats import percentile
 
 USER_LINES = [

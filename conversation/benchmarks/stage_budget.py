@@ -33,7 +33,7 @@ from ..config import Config
 from ..dialogue import Dialogue
 from ..latency import CHAIN, stage_durations_ms
 from ..models import Models
-from ..repeats import RepeatGuard
+from ..repeat_guard import RepeatGuard
 from .stats import percentile
 
 BUDGET_STAGES = CHAIN[:5]  # endpoint wait .. TTS first audio: the commit hold and the output are no model's
